@@ -1,0 +1,101 @@
+//! The async loop: `tokio::time` sleeps and clock, so paused-clock tests run instantly.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::{ErrorClass, Retry, TimedOut};
+
+impl<E> Retry<E> {
+    /// Awaits `attempt()` until it succeeds, fails with an error not to retry, or
+    /// the policy says stop; then returns its last result, the error unchanged.
+    /// Sleeps with `tokio::time::sleep`; dropping the future stops the loop.
+    /// The policy's `timeout` is ignored here: see [`run_async_timeout`](Retry::run_async_timeout).
+    ///
+    /// ```
+    /// use retry_runtime::{Policy, Retry};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let mut calls = 0;
+    /// let result: Result<u32, String> = Retry::new(Policy::new())
+    ///     .run_async(|| {
+    ///         calls += 1;
+    ///         let n = calls;
+    ///         async move { if n < 3 { Err(format!("failure {n}")) } else { Ok(n) } }
+    ///     })
+    ///     .await;
+    /// assert_eq!(result, Ok(3));
+    /// # }
+    /// ```
+    pub async fn run_async<T, F, Fut>(self, mut attempt: F) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let mut attempts = self.first_attempt();
+        let start = self.needs_clock().then(Instant::now);
+        loop {
+            let delay = match attempt().await {
+                Ok(value) => return Ok(value),
+                Err(error) => {
+                    let elapsed = start.map_or(Duration::ZERO, |s| s.elapsed());
+                    match self.next_delay(&mut attempts, &error, None, elapsed) {
+                        Some(delay) => delay,
+                        None => return Err(error),
+                    }
+                }
+            };
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// [`run_async`](Retry::run_async), with each attempt cut off after the
+    /// policy's `timeout`: a cut-off attempt fails with `E::from(TimedOut)` and
+    /// counts as [`ErrorClass::Timeout`], whatever `E`'s own classification says.
+    ///
+    /// ```
+    /// use retry_runtime::{Policy, Retry, TimedOut};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let policy = Policy::new().max_attempts(2).timeout(Duration::from_secs(1));
+    /// let result: Result<(), std::io::Error> = Retry::classified(policy)
+    ///     .run_async_timeout(|| std::future::pending())
+    ///     .await;
+    /// assert_eq!(result.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+    /// # }
+    /// ```
+    pub async fn run_async_timeout<T, F, Fut>(self, mut attempt: F) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: From<TimedOut>,
+    {
+        let Some(timeout) = self.policy.timeout else {
+            return self.run_async(attempt).await;
+        };
+        let mut attempts = self.first_attempt();
+        let start = self.needs_clock().then(Instant::now);
+        loop {
+            let (result, forced) = match tokio::time::timeout(timeout, attempt()).await {
+                Ok(result) => (result, None),
+                Err(_elapsed) => (Err(E::from(TimedOut)), Some(ErrorClass::Timeout)),
+            };
+            let delay = match result {
+                Ok(value) => return Ok(value),
+                Err(error) => {
+                    let elapsed = start.map_or(Duration::ZERO, |s| s.elapsed());
+                    match self.next_delay(&mut attempts, &error, forced, elapsed) {
+                        Some(delay) => delay,
+                        None => return Err(error),
+                    }
+                }
+            };
+            tokio::time::sleep(delay).await;
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! `Classify` for other crates' error types, each behind the feature that pulls
+//! that crate in.
+
+#[cfg(any(feature = "reqwest", feature = "anyhow"))]
+use crate::{Classify, ErrorClass};
+
+/// Cut off by `tokio::time::timeout`: a `Timeout`.
+#[cfg(feature = "tokio")]
+impl crate::Classify for tokio::time::error::Elapsed {
+    fn class(&self) -> crate::ErrorClass {
+        crate::ErrorClass::Timeout
+    }
+}
+
+/// A client-side timeout is `Timeout`; a failed connect is `Connection`; an
+/// error made from a status (`error_for_status`) is classified by
+/// [`http::classify`](crate::http::classify) on that status; a request or body
+/// that broke off mid-flight is `Connection`; a decode, builder or redirect error
+/// is `Permanent`.
+#[cfg(feature = "reqwest")]
+impl Classify for reqwest::Error {
+    fn class(&self) -> ErrorClass {
+        if self.is_timeout() {
+            ErrorClass::Timeout
+        } else if self.is_connect() {
+            ErrorClass::Connection
+        } else if let Some(status) = self.status() {
+            crate::http::classify(status.as_u16(), &crate::http::HeaderMap::new(), b"")
+        } else if self.is_decode() || self.is_builder() || self.is_redirect() {
+            ErrorClass::Permanent
+        } else if self.is_request() || self.is_body() {
+            ErrorClass::Connection
+        } else {
+            ErrorClass::Permanent
+        }
+    }
+}
+
+/// The class of the first error in the chain that this crate can classify
+/// (`std::io::Error`, [`TimedOut`](crate::TimedOut), and with their features
+/// `reqwest::Error` and tokio's `Elapsed`); `Permanent` when none is.
+#[cfg(feature = "anyhow")]
+impl Classify for anyhow::Error {
+    fn class(&self) -> ErrorClass {
+        self.chain().find_map(known_class).unwrap_or(ErrorClass::Permanent)
+    }
+}
+
+#[cfg(feature = "anyhow")]
+fn known_class(error: &(dyn std::error::Error + 'static)) -> Option<ErrorClass> {
+    if let Some(e) = error.downcast_ref::<crate::TimedOut>() {
+        return Some(e.class());
+    }
+    if let Some(e) = error.downcast_ref::<std::io::Error>() {
+        return Some(e.class());
+    }
+    #[cfg(feature = "reqwest")]
+    if let Some(e) = error.downcast_ref::<reqwest::Error>() {
+        return Some(e.class());
+    }
+    #[cfg(feature = "tokio")]
+    if let Some(e) = error.downcast_ref::<tokio::time::error::Elapsed>() {
+        return Some(e.class());
+    }
+    None
+}
+
+#[cfg(all(test, feature = "anyhow"))]
+mod tests {
+    use super::*;
+    use std::io;
+
+    #[test]
+    fn anyhow_uses_the_first_known_cause() {
+        let io_cause = anyhow::Error::new(io::Error::from(io::ErrorKind::ConnectionReset))
+            .context("calling the API");
+        assert_eq!(io_cause.class(), ErrorClass::Connection);
+        let timed_out = anyhow::Error::new(crate::TimedOut).context("outer");
+        assert_eq!(timed_out.class(), ErrorClass::Timeout);
+        assert_eq!(anyhow::anyhow!("no known cause").class(), ErrorClass::Permanent);
+    }
+}

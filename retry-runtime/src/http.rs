@@ -1,0 +1,166 @@
+//! HTTP classification and server hints, as OpenAI, Anthropic and
+//! OpenAI-compatible servers send them.
+//!
+//! Both functions take what a client saw, so an API client's own error type can
+//! carry their results and implement [`Classify`](crate::Classify) in two lines.
+
+use std::time::{Duration, SystemTime};
+
+pub use ::http::{HeaderMap, HeaderValue, StatusCode};
+
+use crate::ErrorClass;
+use crate::duration::{parse_decimal, parse_duration};
+
+/// Only this much of a body is searched for quota and billing markers.
+const BODY_SCAN_LIMIT: usize = 64 * 1024;
+
+/// What a 429 body says when waiting cannot help: out of quota or credit, over a
+/// spend limit, or a request larger than any rate window allows. Lowercase; the
+/// body is lowercased before matching. Plain "billing" is not here: OpenAI's
+/// ordinary rate-limit message links to its billing page.
+const PERMANENT_429_MARKERS: &[&str] = &[
+    "insufficient_quota",
+    "exceeded your current quota",
+    "billing_hard_limit_reached",
+    "billing_not_active",
+    "spend_limit",
+    "spend limit",
+    "spending limit",
+    "usage limits",
+    "credit balance is too low",
+    "request too large",
+    "request_too_large",
+];
+
+/// Classifies a failed HTTP response from its status, headers and body:
+///
+/// | response | class |
+/// |---|---|
+/// | `x-should-retry: false` | `Permanent`, whatever the status |
+/// | `x-should-retry: true` | the status's class, or `Server` if that is `Permanent` |
+/// | 429 whose body names `insufficient_quota`, a billing or spend limit, or a request too large | `Permanent` |
+/// | 429 | `RateLimit` |
+/// | 408, 504 | `Timeout` |
+/// | 503, 529, or a 5xx whose body is an Anthropic `overloaded_error` | `Overloaded` |
+/// | 409, 500, 502, other 5xx | `Server` |
+/// | anything else (4xx, and 1xx–3xx which are not failures) | `Permanent` |
+///
+/// ```
+/// use retry_runtime::{ErrorClass, http};
+///
+/// let headers = http::HeaderMap::new();
+/// let quota = br#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}"#;
+/// assert_eq!(http::classify(429, &headers, b""), ErrorClass::RateLimit);
+/// assert_eq!(http::classify(429, &headers, quota), ErrorClass::Permanent);
+/// assert_eq!(http::classify(529, &headers, b""), ErrorClass::Overloaded);
+/// ```
+pub fn classify(status: u16, headers: &HeaderMap, body: &[u8]) -> ErrorClass {
+    let by_status = classify_status(status, body);
+    match header(headers, "x-should-retry") {
+        Some(v) if v.eq_ignore_ascii_case("false") => ErrorClass::Permanent,
+        Some(v) if v.eq_ignore_ascii_case("true") => match by_status {
+            ErrorClass::Permanent => ErrorClass::Server,
+            class => class,
+        },
+        _ => by_status,
+    }
+}
+
+fn classify_status(status: u16, body: &[u8]) -> ErrorClass {
+    match status {
+        429 if body_mentions(body, PERMANENT_429_MARKERS) => ErrorClass::Permanent,
+        429 => ErrorClass::RateLimit,
+        408 | 504 => ErrorClass::Timeout,
+        503 | 529 => ErrorClass::Overloaded,
+        500..=599 if body_mentions(body, &["overloaded_error"]) => ErrorClass::Overloaded,
+        409 | 500..=599 => ErrorClass::Server,
+        _ => ErrorClass::Permanent,
+    }
+}
+
+fn body_mentions(body: &[u8], markers: &[&str]) -> bool {
+    let scanned = &body[..body.len().min(BODY_SCAN_LIMIT)];
+    let text = String::from_utf8_lossy(scanned).to_ascii_lowercase();
+    markers.iter().any(|marker| text.contains(marker))
+}
+
+/// How long the server asked the client to wait, read from the response headers;
+/// the first of these that holds a valid value wins:
+///
+/// 1. `retry-after-ms`: milliseconds, fractional allowed;
+/// 2. `retry-after`: seconds (fractional allowed) or an HTTP-date;
+/// 3. OpenAI's `x-ratelimit-reset-requests` / `-tokens` (Go durations such as
+///    `"6m0s"`), each only when its `x-ratelimit-remaining-*` is `0`;
+/// 4. Anthropic's `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-reset`
+///    (RFC 3339), each only when its `-remaining` is `0`.
+///
+/// Within 3 and 4, the latest reset among the exhausted limits is the one to wait
+/// for. Garbage, negative, and past values are ignored; nothing here panics.
+///
+/// ```
+/// use retry_runtime::http::{self, HeaderMap, HeaderValue};
+/// use std::time::Duration;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("retry-after", HeaderValue::from_static("2"));
+/// assert_eq!(http::server_hint(&headers), Some(Duration::from_secs(2)));
+///
+/// headers.insert("retry-after-ms", HeaderValue::from_static("1500.5"));
+/// assert_eq!(http::server_hint(&headers), Some(Duration::from_micros(1_500_500)));
+/// ```
+pub fn server_hint(headers: &HeaderMap) -> Option<Duration> {
+    server_hint_at(headers, SystemTime::now())
+}
+
+/// [`server_hint`] with the current time given, for dates and tests.
+pub fn server_hint_at(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    retry_after_ms(headers)
+        .or_else(|| retry_after(headers, now))
+        .or_else(|| openai_reset(headers))
+        .or_else(|| anthropic_reset(headers, now))
+}
+
+fn retry_after_ms(headers: &HeaderMap) -> Option<Duration> {
+    let ms = parse_decimal(header(headers, "retry-after-ms")?)?;
+    Duration::try_from_secs_f64(ms / 1000.0).ok()
+}
+
+fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = header(headers, "retry-after")?;
+    match parse_decimal(value) {
+        Some(secs) => Duration::try_from_secs_f64(secs).ok(),
+        None => until(httpdate::parse_http_date(value).ok()?, now),
+    }
+}
+
+fn openai_reset(headers: &HeaderMap) -> Option<Duration> {
+    ["requests", "tokens"]
+        .into_iter()
+        .filter(|limit| exhausted(headers, &format!("x-ratelimit-remaining-{limit}")))
+        .filter_map(|limit| parse_duration(header(headers, &format!("x-ratelimit-reset-{limit}"))?))
+        .max()
+}
+
+fn anthropic_reset(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    ["requests", "tokens", "input-tokens", "output-tokens"]
+        .into_iter()
+        .filter(|limit| exhausted(headers, &format!("anthropic-ratelimit-{limit}-remaining")))
+        .filter_map(|limit| {
+            let reset = header(headers, &format!("anthropic-ratelimit-{limit}-reset"))?;
+            until(humantime::parse_rfc3339_weak(reset).ok()?, now)
+        })
+        .max()
+}
+
+/// Time from `now` until `at`; `None` when `at` is past.
+fn until(at: SystemTime, now: SystemTime) -> Option<Duration> {
+    at.duration_since(now).ok()
+}
+
+fn exhausted(headers: &HeaderMap, name: &str) -> bool {
+    header(headers, name).is_some_and(|v| v.parse::<u64>() == Ok(0))
+}
+
+fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name)?.to_str().ok().map(str::trim)
+}

@@ -1,0 +1,50 @@
+//! The runtime behind [`ai-retry`](https://docs.rs/ai-retry): everything the
+//! `#[retry]` attribute expands to, usable without it.
+//!
+//! - [`Policy`] and [`backoff::delay`]: how many attempts, how long between them;
+//! - [`ErrorClass`], [`Classify`], [`http`]: what failed, and what the server asked for;
+//! - [`RetryBudget`]: a retry budget shared across calls;
+//! - [`Retry`]: the loops, blocking ([`Retry::run`]) and async ([`Retry::run_async`]).
+//!
+//! ```
+//! use retry_runtime::{Policy, Retry};
+//! use std::time::Duration;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! let answer: Result<String, std::io::Error> = Retry::classified(Policy::new().max_attempts(5))
+//!     .named("fetch")
+//!     .run_async(|| async { Ok("hello".to_string()) })
+//!     .await;
+//! assert_eq!(answer.unwrap(), "hello");
+//! # }
+//! ```
+//!
+//! Features: `tokio` (default) for the async loop and `Classify` for tokio's
+//! `Elapsed`; `reqwest` for `Classify` on `reqwest::Error`; `anyhow` for `Classify`
+//! on `anyhow::Error`; `tracing` for one event per retry.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+#[cfg(feature = "tokio")]
+mod asynchronous;
+pub mod backoff;
+mod blocking;
+mod budget;
+mod class;
+mod duration;
+mod event;
+mod foreign;
+pub mod http;
+mod policy;
+mod retry;
+mod timed_out;
+
+pub use budget::RetryBudget;
+pub use class::{ClassSet, Classify, ErrorClass};
+pub use duration::{DURATION_UNITS, parse_duration};
+pub use event::RetryEvent;
+pub use policy::{Backoff, Policy};
+pub use retry::Retry;
+pub use timed_out::TimedOut;

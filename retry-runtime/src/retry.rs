@@ -1,0 +1,227 @@
+//! `Retry`: what a loop retries and how, and the one decision both loops share.
+
+use std::time::Duration;
+
+use crate::{ClassSet, Classify, ErrorClass, Policy, RetryBudget, RetryEvent, backoff};
+
+
+/// A retry loop's configuration: the [`Policy`] plus which errors to retry, where
+/// to find the server's hint, what to call before each sleep, and a shared budget.
+///
+/// `Copy` and `const`-constructible; [`run`](Retry::run) and
+/// [`run_async`](Retry::run_async) drive an attempt closure with it. `#[retry]`
+/// expands to exactly this, and it is just as usable by hand:
+///
+/// ```
+/// use retry_runtime::{ErrorClass, Policy, Retry};
+/// use std::{cell::Cell, io, time::Duration};
+///
+/// let calls = Cell::new(0);
+/// let result: Result<&str, io::Error> = Retry::classified(Policy::new().initial(Duration::ZERO))
+///     .on(ErrorClass::Connection | ErrorClass::Timeout)
+///     .run(|| {
+///         calls.set(calls.get() + 1);
+///         match calls.get() {
+///             1 => Err(io::ErrorKind::ConnectionReset.into()),
+///             _ => Ok("answer"),
+///         }
+///     });
+/// assert_eq!(result.unwrap(), "answer");
+/// assert_eq!(calls.get(), 2);
+/// ```
+pub struct Retry<E> {
+    pub(crate) policy: Policy,
+    pub(crate) function: &'static str,
+    pub(crate) classes: ClassSet,
+    pub(crate) class_of: Option<fn(&E) -> ErrorClass>,
+    pub(crate) when: Option<fn(&E) -> bool>,
+    pub(crate) server_hint: Option<fn(&E) -> Option<Duration>>,
+    pub(crate) on_retry: Option<fn(&RetryEvent<'_, E>)>,
+    pub(crate) budget: Option<&'static RetryBudget>,
+}
+
+impl<E> Clone for Retry<E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<E> Copy for Retry<E> {}
+
+impl<E> std::fmt::Debug for Retry<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Retry")
+            .field("policy", &self.policy)
+            .field("function", &self.function)
+            .field("classes", &self.classes)
+            .field("classified", &self.class_of.is_some())
+            .field("when", &self.when.is_some())
+            .field("on_retry", &self.on_retry.is_some())
+            .field("budget", &self.budget)
+            .finish()
+    }
+}
+
+impl<E> Retry<E> {
+    /// Retries every error (`on = any`), with no server hints: the error type
+    /// needs no [`Classify`] impl.
+    pub const fn new(policy: Policy) -> Retry<E> {
+        Retry {
+            policy,
+            function: "",
+            classes: ClassSet::ALL,
+            class_of: None,
+            when: None,
+            server_hint: None,
+            on_retry: None,
+            budget: None,
+        }
+    }
+
+    /// Retries the transient classes (`on = transient`) by `E`'s [`Classify`]
+    /// impl, and honours its [`retry_after`](Classify::retry_after) hints.
+    pub const fn classified(policy: Policy) -> Retry<E>
+    where
+        E: Classify,
+    {
+        let mut retry = Retry::new(policy);
+        retry.classes = ClassSet::TRANSIENT;
+        retry.class_of = Some(<E as Classify>::class);
+        retry.server_hint = Some(<E as Classify>::retry_after);
+        retry
+    }
+
+    /// Retries only these classes (meaningful after [`classified`](Retry::classified)).
+    pub const fn on(mut self, classes: ClassSet) -> Retry<E> {
+        self.classes = classes;
+        self
+    }
+
+    /// Retries exactly the errors for which `predicate` is true, instead of by class.
+    pub const fn when(mut self, predicate: fn(&E) -> bool) -> Retry<E> {
+        self.when = Some(predicate);
+        self
+    }
+
+    /// Reads the server's hint with `hint` (set by [`classified`](Retry::classified)).
+    pub const fn server_hint(mut self, hint: fn(&E) -> Option<Duration>) -> Retry<E> {
+        self.server_hint = Some(hint);
+        self
+    }
+
+    /// Calls `on_retry` before each sleep.
+    pub const fn on_retry(mut self, on_retry: fn(&RetryEvent<'_, E>)) -> Retry<E> {
+        self.on_retry = Some(on_retry);
+        self
+    }
+
+    /// Draws every retry from a shared [`RetryBudget`].
+    pub const fn budget(mut self, budget: &'static RetryBudget) -> Retry<E> {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Names the function in [`RetryEvent`]s and `tracing` events.
+    pub const fn named(mut self, function: &'static str) -> Retry<E> {
+        self.function = function;
+        self
+    }
+
+    /// The policy.
+    pub const fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Whether the loop must read the clock before the first attempt: only when
+    /// something will look at the elapsed time, so the success path stays free.
+    pub(crate) fn needs_clock(&self) -> bool {
+        self.policy.deadline.is_some() || self.on_retry.is_some() || cfg!(feature = "tracing")
+    }
+
+    /// Steps 2–5 of the loop after the current attempt failed with `error`: the
+    /// sleep before the next attempt, or `None` to return the error now. `forced`
+    /// overrides the class (an attempt cut off by `timeout` is a `Timeout`,
+    /// whatever `E` says).
+    pub(crate) fn next_delay(
+        &self,
+        attempts: &mut Attempts,
+        error: &E,
+        forced: Option<ErrorClass>,
+        elapsed: Duration,
+    ) -> Option<Duration> {
+        let attempt = attempts.number;
+        if attempt >= self.policy.max_attempts {
+            return None;
+        }
+        let class = forced.or_else(|| self.class_of.map(|class_of| class_of(error)));
+        let retryable = match (self.when, class) {
+            (Some(when), _) => when(error),
+            (None, Some(class)) => self.classes.contains(class),
+            (None, None) => true,
+        };
+        if !retryable {
+            return None;
+        }
+        let computed = backoff::delay(&self.policy, attempt, attempts.previous, fastrand::f64());
+        attempts.previous = computed;
+        let hint = self.server_hint.and_then(|hint| hint(error));
+        let delay = match hint {
+            // Never retry before the server allows, never sleep past max_delay.
+            Some(hint) if hint > self.policy.max_delay => return None,
+            // Spread clients told the same time, but never below the hint.
+            Some(hint) => (hint + backoff::scale(computed, fastrand::f64())).min(self.policy.max_delay),
+            None => computed,
+        };
+        if let Some(deadline) = self.policy.deadline {
+            if elapsed.saturating_add(delay) > deadline {
+                return None;
+            }
+        }
+        if let Some(budget) = self.budget {
+            if !budget.try_withdraw() {
+                return None;
+            }
+        }
+        let event = RetryEvent {
+            function: self.function,
+            attempt,
+            error,
+            class,
+            delay,
+            server_hint: hint,
+            elapsed,
+        };
+        if let Some(on_retry) = self.on_retry {
+            on_retry(&event);
+        }
+        #[cfg(feature = "tracing")]
+        tracing::info!(
+            function = event.function,
+            attempt = event.attempt,
+            class = event.class.map(ErrorClass::name),
+            delay_ms = event.delay.as_millis() as u64,
+            server_hint_ms = event.server_hint.map(|h| h.as_millis() as u64),
+            elapsed_ms = event.elapsed.as_millis() as u64,
+            "retrying after a failed attempt"
+        );
+        attempts.number += 1;
+        Some(delay)
+    }
+
+    /// Begins a call: records it with the budget, if any.
+    pub(crate) fn first_attempt(&self) -> Attempts {
+        if let Some(budget) = self.budget {
+            budget.deposit();
+        }
+        Attempts {
+            number: 1,
+            previous: self.policy.initial,
+        }
+    }
+}
+
+/// Where a call is: the current attempt (1-based) and the last computed backoff.
+pub(crate) struct Attempts {
+    number: u32,
+    previous: Duration,
+}
