@@ -1,3 +1,5 @@
 use proc_macro::TokenStream;
 #[proc_macro_attribute]
-pub fn retry(_a: TokenStream, i: TokenStream) -> TokenStream { i }
+pub fn retry(_a: TokenStream, i: TokenStream) -> TokenStream {
+    i
+}

@@ -110,7 +110,10 @@ mod tests {
         assert_eq!(at(Backoff::EqualJitter, 3, ms(100), 0.5), ms(300));
         assert_eq!(at(Backoff::DecorrelatedJitter, 1, ms(100), 0.0), ms(100));
         assert_eq!(at(Backoff::DecorrelatedJitter, 2, ms(1000), 0.5), ms(1550));
-        assert_eq!(at(Backoff::DecorrelatedJitter, 2, ms(9000), 0.9), ms(10_000));
+        assert_eq!(
+            at(Backoff::DecorrelatedJitter, 2, ms(9000), 0.9),
+            ms(10_000)
+        );
     }
 
     #[test]
@@ -123,7 +126,10 @@ mod tests {
             for r in [f64::NAN, -1.0, 0.0, 0.999, 1.0, 2.0, f64::INFINITY] {
                 for n in [0, 1, 2, 63, 64, 65, u32::MAX] {
                     assert!(delay(&p, n, Duration::MAX, r) <= Duration::MAX);
-                    let capped = Policy { max_delay: ms(5), ..p };
+                    let capped = Policy {
+                        max_delay: ms(5),
+                        ..p
+                    };
                     assert!(delay(&capped, n, Duration::MAX, r) <= ms(5));
                 }
             }

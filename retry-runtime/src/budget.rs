@@ -72,9 +72,11 @@ impl RetryBudget {
             return;
         }
         let cap = self.earn_milli.saturating_mul(BANKED_CALLS);
-        let _ = self.balance.fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| {
-            Some(b.saturating_add(self.earn_milli).min(cap))
-        });
+        let _ = self
+            .balance
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| {
+                Some(b.saturating_add(self.earn_milli).min(cap))
+            });
     }
 
     /// Takes one retry from this second's floor or else from the earned tokens;
@@ -112,7 +114,9 @@ impl RetryBudget {
 
     fn take_earned(&self) -> bool {
         self.balance
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| b.checked_sub(MILLI))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| {
+                b.checked_sub(MILLI)
+            })
             .is_ok()
     }
 }

@@ -64,7 +64,9 @@ impl ErrorClass {
     /// assert_eq!(ErrorClass::from_name("timeout"), None);
     /// ```
     pub fn from_name(name: &str) -> Option<ErrorClass> {
-        ErrorClass::ALL.into_iter().find(|class| class.name() == name)
+        ErrorClass::ALL
+            .into_iter()
+            .find(|class| class.name() == name)
     }
 
     /// `true` for every class except [`Permanent`](ErrorClass::Permanent).
@@ -243,8 +245,8 @@ impl Classify for std::io::Error {
         use std::io::ErrorKind::*;
         match self.kind() {
             TimedOut | WouldBlock => ErrorClass::Timeout,
-            ConnectionRefused | ConnectionReset | ConnectionAborted | NotConnected
-            | BrokenPipe | UnexpectedEof | AddrNotAvailable | Interrupted | HostUnreachable
+            ConnectionRefused | ConnectionReset | ConnectionAborted | NotConnected | BrokenPipe
+            | UnexpectedEof | AddrNotAvailable | Interrupted | HostUnreachable
             | NetworkUnreachable | NetworkDown => ErrorClass::Connection,
             _ => ErrorClass::Permanent,
         }
@@ -277,10 +279,19 @@ mod tests {
     fn io_errors() {
         let class = |kind| io::Error::from(kind).class();
         assert_eq!(class(io::ErrorKind::TimedOut), ErrorClass::Timeout);
-        assert_eq!(class(io::ErrorKind::ConnectionReset), ErrorClass::Connection);
-        assert_eq!(class(io::ErrorKind::ConnectionRefused), ErrorClass::Connection);
+        assert_eq!(
+            class(io::ErrorKind::ConnectionReset),
+            ErrorClass::Connection
+        );
+        assert_eq!(
+            class(io::ErrorKind::ConnectionRefused),
+            ErrorClass::Connection
+        );
         assert_eq!(class(io::ErrorKind::UnexpectedEof), ErrorClass::Connection);
-        assert_eq!(class(io::ErrorKind::PermissionDenied), ErrorClass::Permanent);
+        assert_eq!(
+            class(io::ErrorKind::PermissionDenied),
+            ErrorClass::Permanent
+        );
         assert_eq!(class(io::ErrorKind::InvalidData), ErrorClass::Permanent);
     }
 
@@ -289,6 +300,9 @@ mod tests {
         let e = io::Error::from(io::ErrorKind::TimedOut);
         assert_eq!((&e).class(), ErrorClass::Timeout);
         assert_eq!(Box::new(TimedOut).class(), ErrorClass::Timeout);
-        assert_eq!(std::sync::Arc::new(ErrorClass::Server).class(), ErrorClass::Server);
+        assert_eq!(
+            std::sync::Arc::new(ErrorClass::Server).class(),
+            ErrorClass::Server
+        );
     }
 }

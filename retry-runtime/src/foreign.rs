@@ -42,7 +42,9 @@ impl Classify for reqwest::Error {
 #[cfg(feature = "anyhow")]
 impl Classify for anyhow::Error {
     fn class(&self) -> ErrorClass {
-        self.chain().find_map(known_class).unwrap_or(ErrorClass::Permanent)
+        self.chain()
+            .find_map(known_class)
+            .unwrap_or(ErrorClass::Permanent)
     }
 }
 
@@ -77,6 +79,9 @@ mod tests {
         assert_eq!(io_cause.class(), ErrorClass::Connection);
         let timed_out = anyhow::Error::new(crate::TimedOut).context("outer");
         assert_eq!(timed_out.class(), ErrorClass::Timeout);
-        assert_eq!(anyhow::anyhow!("no known cause").class(), ErrorClass::Permanent);
+        assert_eq!(
+            anyhow::anyhow!("no known cause").class(),
+            ErrorClass::Permanent
+        );
     }
 }

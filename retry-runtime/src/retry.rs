@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use crate::{ClassSet, Classify, ErrorClass, Policy, RetryBudget, RetryEvent, backoff};
 
-
 /// A retry loop's configuration: the [`Policy`] plus which errors to retry, where
 /// to find the server's hint, what to call before each sleep, and a shared budget.
 ///
@@ -169,7 +168,9 @@ impl<E> Retry<E> {
             // Never retry before the server allows, never sleep past max_delay.
             Some(hint) if hint > self.policy.max_delay => return None,
             // Spread clients told the same time, but never below the hint.
-            Some(hint) => (hint + backoff::scale(computed, fastrand::f64())).min(self.policy.max_delay),
+            Some(hint) => {
+                (hint + backoff::scale(computed, fastrand::f64())).min(self.policy.max_delay)
+            }
             None => computed,
         };
         if let Some(deadline) = self.policy.deadline {
