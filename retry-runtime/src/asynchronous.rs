@@ -1,11 +1,9 @@
 //! The async loop: `tokio::time` sleeps and clock, so paused-clock tests run instantly.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::time::Instant;
-
-use crate::{ErrorClass, Retry, TimedOut};
+use crate::{ErrorClass, Retry, Step, TimedOut};
 
 impl<E> Retry<E> {
     /// Awaits `attempt()` until it succeeds, fails with an error not to retry, or
@@ -15,7 +13,6 @@ impl<E> Retry<E> {
     ///
     /// ```
     /// use retry_runtime::{Policy, Retry};
-    /// use std::time::Duration;
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
@@ -35,20 +32,12 @@ impl<E> Retry<E> {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let mut attempts = self.first_attempt();
-        let start = self.needs_clock().then(Instant::now);
+        let mut attempts = self.begin(tokio_now);
         loop {
-            let delay = match attempt().await {
-                Ok(value) => return Ok(value),
-                Err(error) => {
-                    let elapsed = start.map_or(Duration::ZERO, |s| s.elapsed());
-                    match self.next_delay(&mut attempts, &error, None, elapsed) {
-                        Some(delay) => delay,
-                        None => return Err(error),
-                    }
-                }
-            };
-            tokio::time::sleep(delay).await;
+            match self.step(&mut attempts, attempt().await, None) {
+                Step::Return(result) => return result,
+                Step::Sleep(delay) => tokio::time::sleep(delay).await,
+            }
         }
     }
 
@@ -57,7 +46,7 @@ impl<E> Retry<E> {
     /// counts as [`ErrorClass::Timeout`], whatever `E`'s own classification says.
     ///
     /// ```
-    /// use retry_runtime::{Policy, Retry, TimedOut};
+    /// use retry_runtime::{Policy, Retry};
     /// use std::time::Duration;
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -78,24 +67,35 @@ impl<E> Retry<E> {
         let Some(timeout) = self.policy.timeout else {
             return self.run_async(attempt).await;
         };
-        let mut attempts = self.first_attempt();
-        let start = self.needs_clock().then(Instant::now);
+        let mut attempts = self.begin(tokio_now);
         loop {
-            let (result, forced) = match tokio::time::timeout(timeout, attempt()).await {
-                Ok(result) => (result, None),
-                Err(_elapsed) => (Err(E::from(TimedOut)), Some(ErrorClass::Timeout)),
-            };
-            let delay = match result {
-                Ok(value) => return Ok(value),
-                Err(error) => {
-                    let elapsed = start.map_or(Duration::ZERO, |s| s.elapsed());
-                    match self.next_delay(&mut attempts, &error, forced, elapsed) {
-                        Some(delay) => delay,
-                        None => return Err(error),
-                    }
-                }
-            };
-            tokio::time::sleep(delay).await;
+            let (result, forced) = with_timeout(timeout, attempt()).await;
+            match self.step(&mut attempts, result, forced) {
+                Step::Return(result) => return result,
+                Step::Sleep(delay) => tokio::time::sleep(delay).await,
+            }
         }
+    }
+}
+
+/// tokio's clock, which tests can pause and advance, as a `std` instant: the
+/// clock to pass to [`Retry::begin`] in async code.
+pub fn tokio_now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// Awaits `attempt` for at most `timeout`; a cut-off attempt becomes
+/// `E::from(TimedOut)`, with the class to force on [`Retry::step`].
+pub async fn with_timeout<T, E, F>(
+    timeout: Duration,
+    attempt: F,
+) -> (Result<T, E>, Option<ErrorClass>)
+where
+    F: Future<Output = Result<T, E>>,
+    E: From<TimedOut>,
+{
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(result) => (result, None),
+        Err(_elapsed) => (Err(E::from(TimedOut)), Some(ErrorClass::Timeout)),
     }
 }

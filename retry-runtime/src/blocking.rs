@@ -1,8 +1,8 @@
 //! The blocking loop: `std::thread::sleep` between attempts.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::Retry;
+use crate::{Retry, Step};
 
 impl<E> Retry<E> {
     /// Calls `attempt` until it succeeds, fails with an error not to retry, or the
@@ -22,20 +22,12 @@ impl<E> Retry<E> {
     /// assert_eq!(result.unwrap_err(), "failure 3");
     /// ```
     pub fn run<T>(self, mut attempt: impl FnMut() -> Result<T, E>) -> Result<T, E> {
-        let mut attempts = self.first_attempt();
-        let start = self.needs_clock().then(Instant::now);
+        let mut attempts = self.begin(Instant::now);
         loop {
-            let delay = match attempt() {
-                Ok(value) => return Ok(value),
-                Err(error) => {
-                    let elapsed = start.map_or(Duration::ZERO, |s| s.elapsed());
-                    match self.next_delay(&mut attempts, &error, None, elapsed) {
-                        Some(delay) => delay,
-                        None => return Err(error),
-                    }
-                }
-            };
-            std::thread::sleep(delay);
+            match self.step(&mut attempts, attempt(), None) {
+                Step::Return(result) => return result,
+                Step::Sleep(delay) => std::thread::sleep(delay),
+            }
         }
     }
 }

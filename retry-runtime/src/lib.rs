@@ -41,10 +41,12 @@ mod policy;
 mod retry;
 mod timed_out;
 
+#[cfg(feature = "tokio")]
+pub use asynchronous::{tokio_now, with_timeout};
 pub use budget::RetryBudget;
 pub use class::{ClassSet, Classify, ErrorClass};
 pub use duration::{DURATION_UNITS, parse_duration};
 pub use event::RetryEvent;
 pub use policy::{Backoff, Policy};
-pub use retry::Retry;
+pub use retry::{Attempts, Retry, Step};
 pub use timed_out::TimedOut;

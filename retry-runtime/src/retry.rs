@@ -1,6 +1,6 @@
 //! `Retry`: what a loop retries and how, and the one decision both loops share.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::{ClassSet, Classify, ErrorClass, Policy, RetryBudget, RetryEvent, backoff};
 
@@ -131,22 +131,54 @@ impl<E> Retry<E> {
         &self.policy
     }
 
-    /// Whether the loop must read the clock before the first attempt: only when
-    /// something will look at the elapsed time, so the success path stays free.
-    pub(crate) fn needs_clock(&self) -> bool {
-        self.policy.deadline.is_some() || self.on_retry.is_some() || cfg!(feature = "tracing")
+    /// Begins a call: records it with the budget, if any, and starts the clock
+    /// `now` when something will read the elapsed time (a deadline, `on_retry`,
+    /// `tracing`), so the success path reads no clock at all.
+    ///
+    /// This and [`step`](Retry::step) are the loop's two halves; `#[retry]` writes
+    /// the loop around them inline, so each attempt is a block of the user's own
+    /// function rather than a closure.
+    pub fn begin(&self, now: fn() -> Instant) -> Attempts {
+        if let Some(budget) = self.budget {
+            budget.deposit();
+        }
+        let needs_clock =
+            self.policy.deadline.is_some() || self.on_retry.is_some() || cfg!(feature = "tracing");
+        Attempts {
+            number: 1,
+            previous: self.policy.initial,
+            start: if needs_clock { Some(now()) } else { None },
+            now,
+        }
+    }
+
+    /// Decides what follows an attempt's `result`: return it (success, an error
+    /// not to retry, or the policy says stop), or sleep and try again. `forced`
+    /// overrides the error's class (an attempt cut off by `timeout` is a
+    /// `Timeout`, whatever `E` says).
+    #[inline]
+    pub fn step<T>(
+        &self,
+        attempts: &mut Attempts,
+        result: Result<T, E>,
+        forced: Option<ErrorClass>,
+    ) -> Step<T, E> {
+        match result {
+            Ok(value) => Step::Return(Ok(value)),
+            Err(error) => match self.next_delay(attempts, &error, forced) {
+                Some(delay) => Step::Sleep(delay),
+                None => Step::Return(Err(error)),
+            },
+        }
     }
 
     /// Steps 2–5 of the loop after the current attempt failed with `error`: the
-    /// sleep before the next attempt, or `None` to return the error now. `forced`
-    /// overrides the class (an attempt cut off by `timeout` is a `Timeout`,
-    /// whatever `E` says).
-    pub(crate) fn next_delay(
+    /// sleep before the next attempt, or `None` to return the error now.
+    fn next_delay(
         &self,
         attempts: &mut Attempts,
         error: &E,
         forced: Option<ErrorClass>,
-        elapsed: Duration,
     ) -> Option<Duration> {
         let attempt = attempts.number;
         if attempt >= self.policy.max_attempts {
@@ -173,6 +205,7 @@ impl<E> Retry<E> {
             }
             None => computed,
         };
+        let elapsed = attempts.elapsed();
         if let Some(deadline) = self.policy.deadline {
             if elapsed.saturating_add(delay) > deadline {
                 return None;
@@ -208,21 +241,36 @@ impl<E> Retry<E> {
         attempts.number += 1;
         Some(delay)
     }
-
-    /// Begins a call: records it with the budget, if any.
-    pub(crate) fn first_attempt(&self) -> Attempts {
-        if let Some(budget) = self.budget {
-            budget.deposit();
-        }
-        Attempts {
-            number: 1,
-            previous: self.policy.initial,
-        }
-    }
 }
 
-/// Where a call is: the current attempt (1-based) and the last computed backoff.
-pub(crate) struct Attempts {
+/// What follows an attempt: see [`Retry::step`].
+#[derive(Debug)]
+pub enum Step<T, E> {
+    /// The call is over: return this.
+    Return(Result<T, E>),
+    /// Sleep this long, then make the next attempt.
+    Sleep(Duration),
+}
+
+/// Where a call is: the current attempt (1-based), the last computed backoff,
+/// and when the call began, on the loop's own clock. Made by [`Retry::begin`].
+#[derive(Debug)]
+pub struct Attempts {
     number: u32,
     previous: Duration,
+    start: Option<Instant>,
+    now: fn() -> Instant,
+}
+
+impl Attempts {
+    /// The attempt under way, 1-based.
+    pub fn number(&self) -> u32 {
+        self.number
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.start.map_or(Duration::ZERO, |start| {
+            (self.now)().saturating_duration_since(start)
+        })
+    }
 }
