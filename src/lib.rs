@@ -1,1 +1,79 @@
-//! stub
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+/// Makes a function retry its failures: see the [crate docs](crate) for the keys.
+///
+/// ```
+/// use ai_retry::retry;
+/// use std::io;
+///
+/// #[retry(max = 3, initial = "1ms", on = Connection)]
+/// fn fetch(calls: &mut u32) -> io::Result<&'static str> {
+///     *calls += 1;
+///     if *calls < 3 {
+///         return Err(io::ErrorKind::ConnectionReset.into());
+///     }
+///     Ok("answer")
+/// }
+///
+/// let mut calls = 0;
+/// assert_eq!(fetch(&mut calls).unwrap(), "answer");
+/// assert_eq!(calls, 3);
+/// ```
+///
+/// It expands to about this hand-written loop, with the policy a constant and
+/// each attempt in its own closure (`async` block for an `async fn`), so `?` and
+/// `return` end the attempt:
+///
+/// ```
+/// # use std::io;
+/// use ai_retry::runtime::{Backoff, ClassSet, ErrorClass, Policy, Retry, Step};
+/// use std::time::{Duration, Instant};
+///
+/// fn fetch(calls: &mut u32) -> io::Result<&'static str> {
+///     const POLICY: Policy = Policy::new().max_attempts(3).initial(Duration::from_millis(1));
+///     let retry = Retry::classified(POLICY).on(ClassSet::EMPTY.with(ErrorClass::Connection));
+///     let mut attempts = retry.begin(Instant::now);
+///     loop {
+///         let result = (|| -> io::Result<&'static str> {
+///             *calls += 1;
+///             if *calls < 3 {
+///                 return Err(io::ErrorKind::ConnectionReset.into());
+///             }
+///             Ok("answer")
+///         })();
+///         match retry.step(&mut attempts, result, None) {
+///             Step::Return(result) => return result,
+///             Step::Sleep(delay) => std::thread::sleep(delay),
+///         }
+///     }
+/// }
+/// # let mut calls = 0;
+/// # assert_eq!(fetch(&mut calls).unwrap(), "answer");
+/// ```
+///
+/// Mistakes in the attribute are compile errors on the offending token:
+///
+/// ```compile_fail
+/// use ai_retry::retry;
+///
+/// #[retry(backoff = "expo")] // unknown backoff `expo`; did you mean `exp`?
+/// fn fetch() -> std::io::Result<()> {
+///     Ok(())
+/// }
+/// ```
+pub use retry_macro::retry;
+
+pub use retry_runtime::{Classify, ErrorClass, RetryBudget, RetryEvent, TimedOut, http};
+
+/// The runtime the attribute expands to, for retry loops written by hand:
+/// [`Retry`](runtime::Retry), [`Policy`](runtime::Policy), the
+/// [`backoff`](runtime::backoff) formulas.
+pub mod runtime {
+    pub use retry_runtime::*;
+}
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;

@@ -1,0 +1,164 @@
+//! Code generation: the user's function, with its body run once per attempt
+//! inside a loop around `Retry::step`.
+//!
+//! Each attempt is a fresh `async` block (async) or closure (blocking), so `?`
+//! and `return` end the attempt, not the function; the loop is written inline,
+//! so the function stays an `async fn` and rustc infers `Send` as usual.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use std::time::Duration;
+
+use crate::item::RetryFn;
+use crate::validate::{Plan, RetryOn, Shape};
+
+pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
+    let private = {
+        let krate = &plan.krate;
+        quote!(#krate::__private)
+    };
+    let retry = format_ident!("__ai_retry", span = Span::mixed_site());
+    let attempts = format_ident!("__ai_attempts", span = Span::mixed_site());
+    let setup = setup(&plan, &private, &func.sig.ident, &retry);
+    let clones = plan.clones.iter().map(|clone| {
+        let ident = &clone.ident;
+        if clone.mutable {
+            // `&mut` keeps the user's `mut` binding in use, so no `unused_mut` fires.
+            quote!(let mut #ident = ::core::clone::Clone::clone(&*&mut #ident);)
+        } else {
+            quote!(let #ident = ::core::clone::Clone::clone(&#ident);)
+        }
+    });
+    let clones: Vec<TokenStream> = clones.collect();
+    let ret = plan.shape.ret();
+    let typed = quote_spanned!(ret_span(ret)=> #private::attempt::<#ret, _>);
+    let (result, forced) = (
+        format_ident!("__ai_result", span = Span::mixed_site()),
+        format_ident!("__ai_forced", span = Span::mixed_site()),
+    );
+    let run_async = |body: TokenStream| {
+        let await_attempt = match plan.timeout {
+            None => quote! {
+                let #result = #typed(async #body).await;
+                let #forced = ::core::option::Option::None;
+            },
+            Some((timeout, span)) => {
+                let timeout = duration(timeout, &private);
+                let timed =
+                    quote_spanned!(span=> #private::with_timeout(#timeout, #typed(async #body)));
+                quote!(let (#result, #forced) = #timed.await;)
+            }
+        };
+        quote! {
+            #setup
+            let mut #attempts = #retry.begin(#private::tokio_now);
+            loop {
+                #(#clones)*
+                #await_attempt
+                match #retry.step(&mut #attempts, #result, #forced) {
+                    #private::Step::Return(result) => return result,
+                    #private::Step::Sleep(delay) => #private::sleep(delay).await,
+                }
+            }
+        }
+    };
+    let body = match &plan.shape {
+        Shape::Async { .. } => {
+            let body = func.body.stream();
+            run_async(quote!({ #body }))
+        }
+        Shape::AsyncTrait {
+            box_pin,
+            prelude,
+            body,
+            ..
+        } => {
+            let inner = run_async(quote!({ #(#body)* }));
+            let mut call = (**box_pin).clone();
+            if let syn::Expr::Call(call) = &mut call {
+                call.args
+                    .push(syn::parse_quote!(async move { #(#prelude)* #inner }));
+            }
+            quote!(#call)
+        }
+        Shape::Blocking { .. } => {
+            let body = func.body.stream();
+            let typed = quote_spanned!(ret_span(ret)=> #private::attempt_blocking::<#ret, _>);
+            quote! {
+                #setup
+                let mut #attempts = #retry.begin(#private::std_now);
+                loop {
+                    #(#clones)*
+                    let #result = #typed(|| { #body });
+                    match #retry.step(&mut #attempts, #result, ::core::option::Option::None) {
+                        #private::Step::Return(result) => return result,
+                        #private::Step::Sleep(delay) => #private::thread_sleep(delay),
+                    }
+                }
+            }
+        }
+    };
+    func.body = proc_macro2::Group::new(proc_macro2::Delimiter::Brace, body);
+    quote!(#func)
+}
+
+/// `let __ai_retry = Retry::…(POLICY).on(…).named(…)…;`
+fn setup(plan: &Plan, private: &TokenStream, name: &syn::Ident, retry: &syn::Ident) -> TokenStream {
+    let policy = policy(plan, private);
+    let constructor = match &plan.retry_on {
+        RetryOn::Any => quote!(#private::Retry::new(#policy)),
+        RetryOn::When(path) => quote!(#private::Retry::new(#policy).when(#path)),
+        RetryOn::Classes(classes, span) => {
+            let classified = quote_spanned!(*span=> #private::Retry::classified(#policy));
+            match classes {
+                None => classified,
+                Some(classes) => {
+                    let classes = classes.iter().map(|(class, span)| {
+                        let variant = format_ident!("{}", class.name(), span = *span);
+                        quote_spanned!(*span=> .with(#private::ErrorClass::#variant))
+                    });
+                    quote!(#classified.on(#private::ClassSet::EMPTY #(#classes)*))
+                }
+            }
+        }
+    };
+    let on_retry = plan.on_retry.iter().map(|path| quote!(.on_retry(#path)));
+    let budget = plan.budget.iter().map(|path| quote!(.budget(&#path)));
+    let name = name.to_string();
+    quote! {
+        let #retry = #constructor.named(#name) #(#on_retry)* #(#budget)*;
+    }
+}
+
+/// The policy as a `const` block: evaluated at compile time, whatever the body.
+fn policy(plan: &Plan, private: &TokenStream) -> TokenStream {
+    let max = plan.max;
+    let backoff = format_ident!("{}", format!("{:?}", plan.backoff));
+    let mut calls = vec![
+        quote!(.max_attempts(#max)),
+        quote!(.backoff(#private::Backoff::#backoff)),
+    ];
+    let durations = [
+        ("initial", plan.initial),
+        ("max_delay", plan.max_delay),
+        ("deadline", plan.deadline),
+        ("timeout", plan.timeout.map(|(d, _)| d)),
+    ];
+    for (setter, value) in durations {
+        if let Some(value) = value {
+            let setter = format_ident!("{setter}");
+            let value = duration(value, private);
+            calls.push(quote!(.#setter(#value)));
+        }
+    }
+    quote!(const { #private::Policy::new() #(#calls)* })
+}
+
+fn duration(value: Duration, private: &TokenStream) -> TokenStream {
+    let (secs, nanos) = (value.as_secs(), value.subsec_nanos());
+    quote!(#private::Duration::new(#secs, #nanos))
+}
+
+fn ret_span(ret: &syn::Type) -> Span {
+    syn::spanned::Spanned::span(ret)
+}

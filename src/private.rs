@@ -1,0 +1,75 @@
+//! What `#[retry]`'s expansion names, under one hidden path. Not a public API.
+
+use std::future::Future;
+use std::time::Instant;
+
+pub use core::time::Duration;
+pub use retry_runtime::{Backoff, ClassSet, ErrorClass, Policy, Retry, Step};
+
+/// The function's return type, checked where the user wrote it.
+#[diagnostic::on_unimplemented(
+    message = "#[retry] needs a function that returns a `Result`, but this one returns `{Self}`",
+    label = "not a `Result`",
+    note = "the retry loop tells failure from success by `Err`: return `Result<T, E>` (or an alias such as `io::Result<T>`)"
+)]
+pub trait AttemptResult {}
+
+impl<T, E> AttemptResult for Result<T, E> {}
+
+/// Fixes an async attempt's output type to the function's return type, so `?`
+/// inside it infers.
+#[inline(always)]
+pub fn attempt<R: AttemptResult, F: Future<Output = R>>(attempt: F) -> F {
+    attempt
+}
+
+/// Runs a blocking attempt, its closure typed by the function's return type.
+#[inline(always)]
+pub fn attempt_blocking<R: AttemptResult, F: FnOnce() -> R>(attempt: F) -> R {
+    attempt()
+}
+
+/// The blocking loop's clock.
+pub fn std_now() -> Instant {
+    Instant::now()
+}
+
+/// The blocking loop's sleep.
+pub fn thread_sleep(delay: Duration) {
+    std::thread::sleep(delay)
+}
+
+#[cfg(feature = "tokio")]
+pub use retry_runtime::{tokio_now, with_timeout};
+#[cfg(feature = "tokio")]
+pub use tokio::time::sleep;
+
+/// Without the `tokio` feature an `async fn` cannot sleep: these stand-ins turn
+/// that into an error that names the feature.
+#[cfg(not(feature = "tokio"))]
+mod without_tokio {
+    use super::*;
+
+    #[diagnostic::on_unimplemented(
+        message = "#[retry] on an `async fn` needs the `tokio` feature of `ai-retry`",
+        label = "async retries sleep with tokio",
+        note = "enable it: `ai-retry = {{ version = \"0.1\", features = [\"tokio\"] }}` (it is on by default)"
+    )]
+    pub trait TokioFeature {}
+
+    pub fn tokio_now() -> Instant {
+        Instant::now()
+    }
+
+    pub async fn sleep<D: TokioFeature>(_: D) {}
+
+    pub async fn with_timeout<D: TokioFeature, F: Future>(
+        _: D,
+        attempt: F,
+    ) -> (F::Output, Option<ErrorClass>) {
+        (attempt.await, None)
+    }
+}
+
+#[cfg(not(feature = "tokio"))]
+pub use without_tokio::*;

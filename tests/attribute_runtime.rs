@@ -1,0 +1,348 @@
+//! Behaviour through the attribute: attempts counted, classes honoured, `on = any`
+//! and `when` without `Classify`, `on_retry` events, delays on tokio's paused clock.
+
+use ai_retry::{Classify, ErrorClass, RetryBudget, RetryEvent, TimedOut, retry};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use tokio::time::Instant;
+
+#[derive(Debug, Clone, PartialEq)]
+struct ApiError {
+    class: ErrorClass,
+    hint: Option<Duration>,
+}
+
+impl ApiError {
+    fn of(class: ErrorClass) -> ApiError {
+        ApiError { class, hint: None }
+    }
+}
+
+impl Classify for ApiError {
+    fn class(&self) -> ErrorClass {
+        self.class
+    }
+    fn retry_after(&self) -> Option<Duration> {
+        self.hint
+    }
+}
+
+impl From<TimedOut> for ApiError {
+    fn from(_: TimedOut) -> ApiError {
+        ApiError::of(ErrorClass::Timeout)
+    }
+}
+
+/// Fails with `class` until attempt `ok_at`, counting attempts in `calls`.
+struct Flaky {
+    calls: u32,
+    class: ErrorClass,
+    ok_at: u32,
+    times: Vec<Duration>,
+    start: Instant,
+}
+
+impl Flaky {
+    fn new(class: ErrorClass, ok_at: u32) -> Flaky {
+        Flaky {
+            calls: 0,
+            class,
+            ok_at,
+            times: Vec::new(),
+            start: Instant::now(),
+        }
+    }
+
+    fn hit(&mut self) -> Result<u32, ApiError> {
+        self.calls += 1;
+        self.times.push(self.start.elapsed());
+        if self.calls == self.ok_at {
+            Ok(self.calls)
+        } else {
+            Err(ApiError::of(self.class))
+        }
+    }
+
+    #[retry(max = 4, backoff = "constant", initial = "1s")]
+    async fn transient(&mut self) -> Result<u32, ApiError> {
+        tokio::task::yield_now().await;
+        self.hit()
+    }
+
+    #[retry(max = 4, backoff = "constant", initial = "1s", on = RateLimit | Timeout)]
+    async fn rate_or_timeout(&mut self) -> Result<u32, ApiError> {
+        self.hit()
+    }
+
+    #[retry(max = 3, backoff = "exp", initial = "2s")]
+    fn blocking(&mut self) -> Result<u32, ApiError> {
+        self.hit()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_transient_classes_until_success() {
+    let mut flaky = Flaky::new(ErrorClass::Overloaded, 3);
+    assert_eq!(flaky.transient().await, Ok(3));
+    assert_eq!(
+        flaky.times,
+        [
+            Duration::ZERO,
+            Duration::from_secs(1),
+            Duration::from_secs(2)
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn permanent_is_not_retried_by_default() {
+    let mut flaky = Flaky::new(ErrorClass::Permanent, 3);
+    assert_eq!(
+        flaky.transient().await,
+        Err(ApiError::of(ErrorClass::Permanent))
+    );
+    assert_eq!(flaky.calls, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_limits_the_classes() {
+    let mut server = Flaky::new(ErrorClass::Server, 0);
+    assert!(server.rate_or_timeout().await.is_err());
+    assert_eq!(server.calls, 1);
+    let mut limited = Flaky::new(ErrorClass::RateLimit, 0);
+    assert!(limited.rate_or_timeout().await.is_err());
+    assert_eq!(limited.calls, 4);
+}
+
+#[test]
+fn blocking_functions_retry_too() {
+    // `initial = "2s"` would really sleep: succeed at once and check the count instead,
+    // then check a permanent error is returned without sleeping.
+    let mut ok = Flaky::new(ErrorClass::Server, 1);
+    assert_eq!(ok.blocking(), Ok(1));
+    let mut permanent = Flaky::new(ErrorClass::Permanent, 0);
+    assert!(permanent.blocking().is_err());
+    assert_eq!(permanent.calls, 1);
+}
+
+#[retry(max = 5, initial = "1ms", on = any)]
+fn any_error(calls: &AtomicU32) -> Result<(), String> {
+    calls.fetch_add(1, Ordering::SeqCst);
+    Err("no Classify needed".to_string())
+}
+
+#[test]
+fn on_any_retries_every_error_without_classify() {
+    let calls = AtomicU32::new(0);
+    assert_eq!(any_error(&calls), Err("no Classify needed".to_string()));
+    assert_eq!(calls.load(Ordering::SeqCst), 5);
+}
+
+fn fewer_than_two(e: &String) -> bool {
+    e.len() < 2
+}
+
+#[retry(max = 5, initial = "1ms", when = fewer_than_two)]
+fn with_when(calls: &AtomicU32) -> Result<(), String> {
+    let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+    Err("x".repeat(n as usize))
+}
+
+#[test]
+fn when_decides_instead_of_on() {
+    let calls = AtomicU32::new(0);
+    assert_eq!(with_when(&calls), Err("xx".to_string()));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+static EVENTS: Mutex<Vec<(&'static str, u32, Option<ErrorClass>, Duration)>> =
+    Mutex::new(Vec::new());
+
+fn record(event: &RetryEvent<'_, ApiError>) {
+    EVENTS
+        .lock()
+        .unwrap()
+        .push((event.function, event.attempt, event.class, event.delay));
+}
+
+#[retry(max = 3, backoff = "linear", initial = "2s", on_retry = record)]
+async fn observed(calls: &AtomicU32) -> Result<(), ApiError> {
+    calls.fetch_add(1, Ordering::SeqCst);
+    Err(ApiError::of(ErrorClass::Server))
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_retry_sees_each_retry() {
+    let calls = AtomicU32::new(0);
+    let start = Instant::now();
+    assert!(observed(&calls).await.is_err());
+    assert_eq!(start.elapsed(), Duration::from_secs(2 + 4));
+    let server = Some(ErrorClass::Server);
+    assert_eq!(
+        *EVENTS.lock().unwrap(),
+        [
+            ("observed", 1, server, Duration::from_secs(2)),
+            ("observed", 2, server, Duration::from_secs(4))
+        ]
+    );
+}
+
+#[retry(max = 3, backoff = "none", max_delay = "30s")]
+async fn hinted(calls: &AtomicU32, hint: Duration) -> Result<(), ApiError> {
+    calls.fetch_add(1, Ordering::SeqCst);
+    Err(ApiError {
+        class: ErrorClass::RateLimit,
+        hint: Some(hint),
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn server_hints_are_honoured_and_long_ones_refused() {
+    let calls = AtomicU32::new(0);
+    let start = Instant::now();
+    assert!(hinted(&calls, Duration::from_secs(7)).await.is_err());
+    assert_eq!(
+        (calls.load(Ordering::SeqCst), start.elapsed()),
+        (3, Duration::from_secs(14))
+    );
+
+    let calls = AtomicU32::new(0);
+    assert!(hinted(&calls, Duration::from_secs(3600)).await.is_err());
+    assert_eq!(
+        (calls.load(Ordering::SeqCst), start.elapsed()),
+        (1, Duration::from_secs(14))
+    );
+}
+
+#[retry(max = 3, backoff = "constant", initial = "1s", timeout = "5s")]
+async fn hangs(calls: &AtomicU32) -> Result<(), ApiError> {
+    calls.fetch_add(1, Ordering::SeqCst);
+    std::future::pending().await
+}
+
+#[tokio::test(start_paused = true)]
+async fn timeout_cuts_each_attempt() {
+    let calls = AtomicU32::new(0);
+    let start = Instant::now();
+    assert_eq!(hangs(&calls).await, Err(ApiError::of(ErrorClass::Timeout)));
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert_eq!(start.elapsed(), Duration::from_secs(3 * 5 + 2));
+}
+
+#[retry(max = 3, backoff = "constant", initial = "1s", deadline = "2500ms")]
+async fn bounded(calls: &AtomicU32) -> Result<(), ApiError> {
+    calls.fetch_add(1, Ordering::SeqCst);
+    Err(ApiError::of(ErrorClass::Server))
+}
+
+#[tokio::test(start_paused = true)]
+async fn deadline_is_never_overslept() {
+    let calls = AtomicU32::new(0);
+    let start = Instant::now();
+    assert!(bounded(&calls).await.is_err());
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert_eq!(start.elapsed(), Duration::from_secs(2));
+}
+
+static NO_RETRIES: RetryBudget = RetryBudget::new(0.0, 0);
+
+#[retry(max = 5, initial = "1s", budget = NO_RETRIES)]
+async fn budgeted(calls: &AtomicU32) -> Result<(), ApiError> {
+    calls.fetch_add(1, Ordering::SeqCst);
+    Err(ApiError::of(ErrorClass::Server))
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_empty_budget_stops_retrying() {
+    let calls = AtomicU32::new(0);
+    assert!(budgeted(&calls).await.is_err());
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct Request {
+    prompt: String,
+}
+
+fn send(request: Request, calls: &AtomicU32) -> Result<String, ApiError> {
+    match calls.fetch_add(1, Ordering::SeqCst) {
+        0 => Err(ApiError::of(ErrorClass::Connection)),
+        _ => Ok(request.prompt),
+    }
+}
+
+#[retry(initial = "1ms", clone(request))]
+fn consumes(request: Request, calls: &AtomicU32) -> Result<String, ApiError> {
+    send(request, calls)
+}
+
+#[retry(initial = "1ms", clone(request))]
+async fn consumes_async(mut request: Request, calls: &AtomicU32) -> Result<String, ApiError> {
+    request.prompt.push('!');
+    tokio::task::yield_now().await;
+    send(request, calls)
+}
+
+#[tokio::test]
+async fn clone_gives_each_attempt_its_own_copy() {
+    let calls = AtomicU32::new(0);
+    assert_eq!(
+        consumes(
+            Request {
+                prompt: "hi".into()
+            },
+            &calls
+        ),
+        Ok("hi".into())
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    let calls = AtomicU32::new(0);
+    assert_eq!(
+        consumes_async(
+            Request {
+                prompt: "hi".into()
+            },
+            &calls
+        )
+        .await,
+        Ok("hi!".into())
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[retry(initial = "1ms")]
+fn question_mark_and_return_end_the_attempt(calls: &AtomicU32) -> Result<u32, ApiError> {
+    let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+    if n == 1 {
+        Err(ApiError::of(ErrorClass::Timeout))?;
+    }
+    if n == 2 {
+        return Err(ApiError::of(ErrorClass::Server));
+    }
+    Ok(n)
+}
+
+#[test]
+fn question_mark_and_return_are_per_attempt() {
+    let calls = AtomicU32::new(0);
+    assert_eq!(question_mark_and_return_end_the_attempt(&calls), Ok(3));
+}
+
+#[retry(max = 3, initial = "1s")]
+async fn spawned(calls: std::sync::Arc<AtomicU32>) -> Result<u32, ApiError> {
+    let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+    tokio::task::yield_now().await;
+    if n < 3 {
+        Err(ApiError::of(ErrorClass::Overloaded))
+    } else {
+        Ok(n)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_generated_future_is_send() {
+    let calls = std::sync::Arc::new(AtomicU32::new(0));
+    let task = tokio::spawn(spawned(calls.clone()));
+    assert_eq!(task.await.unwrap(), Ok(3));
+}
