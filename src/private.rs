@@ -12,9 +12,29 @@ pub use retry_runtime::{Backoff, ClassSet, ErrorClass, Policy, Retry, Step};
     label = "not a `Result`",
     note = "the retry loop tells failure from success by `Err`: return `Result<T, E>` (or an alias such as `io::Result<T>`)"
 )]
-pub trait AttemptResult {}
+pub trait AttemptResult {
+    /// The success type.
+    type Ok;
+    /// The error type.
+    type Err;
+    /// As a plain `Result`, for `Retry::step`.
+    fn into_result(self) -> Result<Self::Ok, Self::Err>;
+    /// Back from a plain `Result`, to return.
+    fn from_result(result: Result<Self::Ok, Self::Err>) -> Self;
+}
 
-impl<T, E> AttemptResult for Result<T, E> {}
+impl<T, E> AttemptResult for Result<T, E> {
+    type Ok = T;
+    type Err = E;
+    #[inline(always)]
+    fn into_result(self) -> Result<T, E> {
+        self
+    }
+    #[inline(always)]
+    fn from_result(result: Result<T, E>) -> Self {
+        result
+    }
+}
 
 /// Fixes an async attempt's output type to the function's return type, so `?`
 /// inside it infers.

@@ -346,3 +346,23 @@ async fn the_generated_future_is_send() {
     let task = tokio::spawn(spawned(calls.clone()));
     assert_eq!(task.await.unwrap(), Ok(3));
 }
+
+#[cfg(feature = "anyhow")]
+#[retry(max = 3, initial = "1ms")]
+fn anyhow_classified(calls: &AtomicU32) -> anyhow::Result<()> {
+    calls.fetch_add(1, Ordering::SeqCst);
+    let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+    Err(anyhow::Error::new(reset).context("calling the API"))
+}
+
+#[cfg(feature = "anyhow")]
+#[test]
+fn anyhow_errors_are_classified_by_their_chain() {
+    let calls = AtomicU32::new(0);
+    assert!(anyhow_classified(&calls).is_err());
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "a reset connection inside anyhow is retried"
+    );
+}

@@ -31,7 +31,11 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
     });
     let clones: Vec<TokenStream> = clones.collect();
     let ret = plan.shape.ret();
-    let typed = quote_spanned!(ret_span(ret)=> #private::attempt::<#ret, _>);
+    // Whatever fails to type-check because of the return type points at it.
+    let at_ret = respan(&private, ret_span(ret));
+    let typed = quote!(#at_ret::attempt::<#ret, _>);
+    let into_result = quote!(<#ret as #at_ret::AttemptResult>::into_result);
+    let from_result = quote!(<#ret as #at_ret::AttemptResult>::from_result);
     let (result, forced) = (
         format_ident!("__ai_result", span = Span::mixed_site()),
         format_ident!("__ai_forced", span = Span::mixed_site()),
@@ -43,10 +47,20 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
                 let #forced = ::core::option::Option::None;
             },
             Some((timeout, span)) => {
-                let timeout = duration(timeout, &private);
-                let timed =
-                    quote_spanned!(span=> #private::with_timeout(#timeout, #typed(async #body)));
-                quote!(let (#result, #forced) = #timed.await;)
+                // A missing `From<TimedOut>` is reported at the `timeout` key: the
+                // call is spanned there, its argument keeps the body's spans.
+                let attempt = format_ident!("__ai_attempt", span = Span::mixed_site());
+                let with_timeout = respan(&quote!(#private::with_timeout), span);
+                let timeout = respan(&duration(timeout, &private), span);
+                let mut call_args = proc_macro2::Group::new(
+                    proc_macro2::Delimiter::Parenthesis,
+                    quote!(#timeout, #attempt),
+                );
+                call_args.set_span(span);
+                quote! {
+                    let #attempt = #typed(async #body);
+                    let (#result, #forced) = #with_timeout #call_args.await;
+                }
             }
         };
         quote! {
@@ -55,8 +69,8 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
             loop {
                 #(#clones)*
                 #await_attempt
-                match #retry.step(&mut #attempts, #result, #forced) {
-                    #private::Step::Return(result) => return result,
+                match #retry.step(&mut #attempts, #into_result(#result), #forced) {
+                    #private::Step::Return(result) => return #from_result(result),
                     #private::Step::Sleep(delay) => #private::sleep(delay).await,
                 }
             }
@@ -83,22 +97,26 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
         }
         Shape::Blocking { .. } => {
             let body = func.body.stream();
-            let typed = quote_spanned!(ret_span(ret)=> #private::attempt_blocking::<#ret, _>);
+            let typed = quote!(#at_ret::attempt_blocking::<#ret, _>);
             quote! {
                 #setup
                 let mut #attempts = #retry.begin(#private::std_now);
                 loop {
                     #(#clones)*
                     let #result = #typed(|| { #body });
-                    match #retry.step(&mut #attempts, #result, ::core::option::Option::None) {
-                        #private::Step::Return(result) => return result,
+                    match #retry.step(&mut #attempts, #into_result(#result), ::core::option::Option::None) {
+                        #private::Step::Return(result) => return #from_result(result),
                         #private::Step::Sleep(delay) => #private::thread_sleep(delay),
                     }
                 }
             }
         }
     };
+    // Keep the body's own span: an item whose span ends in the macro's call site
+    // counts as macro-made, and rustc's `dead_code` lint would skip it.
+    let span = func.body.span();
     func.body = proc_macro2::Group::new(proc_macro2::Delimiter::Brace, body);
+    func.body.set_span(span);
     quote!(#func)
 }
 
@@ -109,7 +127,8 @@ fn setup(plan: &Plan, private: &TokenStream, name: &syn::Ident, retry: &syn::Ide
         RetryOn::Any => quote!(#private::Retry::new(#policy)),
         RetryOn::When(path) => quote!(#private::Retry::new(#policy).when(#path)),
         RetryOn::Classes(classes, span) => {
-            let classified = quote_spanned!(*span=> #private::Retry::classified(#policy));
+            // A missing `Classify` impl is reported at `on = …`, or at the return type.
+            let classified = respan(&quote!(#private::Retry::classified(#policy)), *span);
             match classes {
                 None => classified,
                 Some(classes) => {
@@ -161,4 +180,24 @@ fn duration(value: Duration, private: &TokenStream) -> TokenStream {
 
 fn ret_span(ret: &syn::Type) -> Span {
     syn::spanned::Spanned::span(ret)
+}
+
+/// `tokens` with every span set to `span`, so rustc reports a type error in
+/// them at the user's token rather than at the attribute.
+fn respan(tokens: &TokenStream, span: Span) -> TokenStream {
+    tokens
+        .clone()
+        .into_iter()
+        .map(|mut token| {
+            if let proc_macro2::TokenTree::Group(group) = &token {
+                let mut inner =
+                    proc_macro2::Group::new(group.delimiter(), respan(&group.stream(), span));
+                inner.set_span(span);
+                token = proc_macro2::TokenTree::Group(inner);
+            } else {
+                token.set_span(span);
+            }
+            token
+        })
+        .collect()
 }

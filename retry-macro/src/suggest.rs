@@ -12,9 +12,9 @@ pub(crate) fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str>
         .map(|(c, _)| c)
 }
 
-/// ", did you mean `x`?" or nothing.
+/// " (did you mean `x`?)" or nothing.
 pub(crate) fn did_you_mean(word: &str, candidates: &[&str]) -> String {
-    closest(word, candidates).map_or_else(String::new, |c| format!("; did you mean `{c}`?"))
+    closest(word, candidates).map_or_else(String::new, |c| format!(" (did you mean `{c}`?)"))
 }
 
 /// `a`, `b`, `c` — for "expected one of" lists.

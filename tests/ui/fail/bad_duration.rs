@@ -1,0 +1,10 @@
+use ai_retry::retry;
+
+#[retry(initial = "5 seconds")]
+fn call() -> std::io::Result<()> {
+    Ok(())
+}
+
+fn main() {
+    call().unwrap();
+}

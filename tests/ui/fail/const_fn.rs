@@ -1,0 +1,10 @@
+use ai_retry::retry;
+
+#[retry]
+const fn call() -> Result<(), ()> {
+    Ok(())
+}
+
+fn main() {
+    call().unwrap();
+}

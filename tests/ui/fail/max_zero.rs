@@ -1,0 +1,10 @@
+use ai_retry::retry;
+
+#[retry(max = 0)]
+fn call() -> std::io::Result<()> {
+    Ok(())
+}
+
+fn main() {
+    call().unwrap();
+}

@@ -1,0 +1,8 @@
+use ai_retry::retry;
+
+#[retry]
+fn call() {}
+
+fn main() {
+    call();
+}
