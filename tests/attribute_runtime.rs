@@ -139,6 +139,10 @@ fn on_any_retries_every_error_without_classify() {
     assert_eq!(calls.load(Ordering::SeqCst), 5);
 }
 
+#[allow(
+    clippy::ptr_arg,
+    reason = "a `when` predicate takes `&E`, and E is String here"
+)]
 fn fewer_than_two(e: &String) -> bool {
     e.len() < 2
 }
@@ -156,8 +160,9 @@ fn when_decides_instead_of_on() {
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
-static EVENTS: Mutex<Vec<(&'static str, u32, Option<ErrorClass>, Duration)>> =
-    Mutex::new(Vec::new());
+type Seen = (&'static str, u32, Option<ErrorClass>, Duration);
+
+static EVENTS: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
 
 fn record(event: &RetryEvent<'_, ApiError>) {
     EVENTS

@@ -2,8 +2,8 @@
 //! through the `ai-retry` crate, which documents it and holds the runtime that
 //! the generated code calls.
 //!
-//! Four stages: [`args`] parses the attribute, [`item`] the function, [`validate`]
-//! checks them together, [`expand`] writes the loop. On any error the function
+//! Four stages: `args` parses the attribute, `item` the function, `validate`
+//! checks them together, `expand` writes the loop. On any error the function
 //! is emitted unchanged beside the errors, so the rest of the crate still
 //! type-checks.
 

@@ -298,7 +298,7 @@ mod tests {
     #[test]
     fn wrappers_delegate() {
         let e = io::Error::from(io::ErrorKind::TimedOut);
-        assert_eq!((&e).class(), ErrorClass::Timeout);
+        assert_eq!(Classify::class(&&e), ErrorClass::Timeout);
         assert_eq!(Box::new(TimedOut).class(), ErrorClass::Timeout);
         assert_eq!(
             std::sync::Arc::new(ErrorClass::Server).class(),

@@ -206,15 +206,15 @@ impl<E> Retry<E> {
             None => computed,
         };
         let elapsed = attempts.elapsed();
-        if let Some(deadline) = self.policy.deadline {
-            if elapsed.saturating_add(delay) > deadline {
-                return None;
-            }
+        if let Some(deadline) = self.policy.deadline
+            && elapsed.saturating_add(delay) > deadline
+        {
+            return None;
         }
-        if let Some(budget) = self.budget {
-            if !budget.try_withdraw() {
-                return None;
-            }
+        if let Some(budget) = self.budget
+            && !budget.try_withdraw()
+        {
+            return None;
         }
         let event = RetryEvent {
             function: self.function,

@@ -288,17 +288,18 @@ async fn an_empty_budget_stops_retries() {
     assert_eq!(BUDGET.balance(), 0);
 }
 
-static EVENTS: Mutex<
-    Vec<(
-        String,
-        u32,
-        Option<ErrorClass>,
-        Duration,
-        Option<Duration>,
-        Duration,
-        u32,
-    )>,
-> = Mutex::new(Vec::new());
+/// (function, attempt, class, delay, server hint, elapsed, the error's attempt)
+type Seen = (
+    String,
+    u32,
+    Option<ErrorClass>,
+    Duration,
+    Option<Duration>,
+    Duration,
+    u32,
+);
+
+static EVENTS: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
 
 fn record(event: &RetryEvent<'_, ApiError>) {
     EVENTS.lock().unwrap().push((

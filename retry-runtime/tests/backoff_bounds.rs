@@ -21,7 +21,7 @@ fn any_backoff() -> impl Strategy<Value = Backoff> {
 /// `min(cap, b·2^(n-1))`, computed independently in u128 nanoseconds.
 fn exp_reference(b: Duration, n: u32, cap: Duration) -> Duration {
     let b = b.as_nanos();
-    let exp = if n - 1 >= 100 {
+    let exp = if n > 100 {
         if b == 0 { 0 } else { u128::MAX }
     } else {
         b.saturating_mul(1u128 << (n - 1))

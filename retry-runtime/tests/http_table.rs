@@ -34,10 +34,19 @@ fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
     map
 }
 
+/// (status, headers, body, expected class, why)
+type Row = (
+    u16,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+    ErrorClass,
+    &'static str,
+);
+
 #[test]
 fn classification_table() {
     let none: &[(&str, &str)] = &[];
-    let table: &[(u16, &[(&str, &str)], &str, ErrorClass, &str)] = &[
+    let table: &[Row] = &[
         (
             400,
             &[("x-should-retry", "false")],
