@@ -60,7 +60,7 @@ pub fn thread_sleep(delay: Duration) {
 }
 
 #[cfg(feature = "tokio")]
-pub use retry_runtime::{tokio_now, with_timeout};
+pub use retry_runtime::{settle_timeout, tokio_now, with_timeout};
 #[cfg(feature = "tokio")]
 pub use tokio::time::sleep;
 

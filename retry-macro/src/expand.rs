@@ -59,7 +59,7 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
                 call_args.set_span(span);
                 quote! {
                     let #attempt = #typed(async #body);
-                    let (#result, #forced) = #with_timeout #call_args.await;
+                    let (#result, #forced) = #private::settle_timeout(#with_timeout #call_args.await);
                 }
             }
         };

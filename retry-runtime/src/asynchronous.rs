@@ -69,7 +69,7 @@ impl<E> Retry<E> {
         };
         let mut attempts = self.begin(tokio_now);
         loop {
-            let (result, forced) = with_timeout(timeout, attempt()).await;
+            let (result, forced) = settle_timeout(with_timeout(timeout, attempt()).await);
             match self.step(&mut attempts, result, forced) {
                 Step::Return(result) => return result,
                 Step::Sleep(delay) => tokio::time::sleep(delay).await,
@@ -84,17 +84,24 @@ pub fn tokio_now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
 
-/// Awaits `attempt` for at most `timeout`; a cut-off attempt becomes
-/// `E::from(TimedOut)`, with the class to force on [`Retry::step`].
-pub async fn with_timeout<T, E, F>(
-    timeout: Duration,
-    attempt: F,
-) -> (Result<T, E>, Option<ErrorClass>)
+/// `attempt` cut off after `timeout`: a plain function returning tokio's
+/// `Timeout` future (not an `async fn`, which would hold `attempt` twice), to be
+/// awaited and passed to [`settle_timeout`]. `E: From<TimedOut>` is required
+/// here so a missing impl is reported where the timeout is set.
+pub fn with_timeout<T, E, F>(timeout: Duration, attempt: F) -> tokio::time::Timeout<F>
 where
     F: Future<Output = Result<T, E>>,
     E: From<TimedOut>,
 {
-    match tokio::time::timeout(timeout, attempt).await {
+    tokio::time::timeout(timeout, attempt)
+}
+
+/// The outcome of a [`with_timeout`] attempt: a cut-off attempt becomes
+/// `E::from(TimedOut)`, with the class to force on [`Retry::step`].
+pub fn settle_timeout<T, E: From<TimedOut>>(
+    outcome: Result<Result<T, E>, tokio::time::error::Elapsed>,
+) -> (Result<T, E>, Option<ErrorClass>) {
+    match outcome {
         Ok(result) => (result, None),
         Err(_elapsed) => (Err(E::from(TimedOut)), Some(ErrorClass::Timeout)),
     }

@@ -42,7 +42,7 @@ mod retry;
 mod timed_out;
 
 #[cfg(feature = "tokio")]
-pub use asynchronous::{tokio_now, with_timeout};
+pub use asynchronous::{settle_timeout, tokio_now, with_timeout};
 pub use budget::RetryBudget;
 pub use class::{ClassSet, Classify, ErrorClass};
 pub use duration::{DURATION_UNITS, parse_duration};
