@@ -50,6 +50,10 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
                 // A missing `From<TimedOut>` is reported at the `timeout` key: the
                 // call is spanned there, its argument keeps the body's spans.
                 let attempt = format_ident!("__ai_attempt", span = Span::mixed_site());
+                let (timed, convert) = (
+                    format_ident!("__ai_timed", span = Span::mixed_site()),
+                    format_ident!("__ai_convert", span = Span::mixed_site()),
+                );
                 let with_timeout = respan(&quote!(#private::with_timeout), span);
                 let timeout = respan(&duration(timeout, &private), span);
                 let mut call_args = proc_macro2::Group::new(
@@ -59,7 +63,8 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
                 call_args.set_span(span);
                 quote! {
                     let #attempt = #typed(async #body);
-                    let (#result, #forced) = #private::settle_timeout(#with_timeout #call_args.await);
+                    let (#timed, #convert) = #with_timeout #call_args;
+                    let (#result, #forced) = #private::settle_timeout(#timed.await, #convert);
                 }
             }
         };

@@ -69,7 +69,8 @@ impl<E> Retry<E> {
         };
         let mut attempts = self.begin(tokio_now);
         loop {
-            let (result, forced) = settle_timeout(with_timeout(timeout, attempt()).await);
+            let (timed, convert) = with_timeout(timeout, attempt());
+            let (result, forced) = settle_timeout(timed.await, convert);
             match self.step(&mut attempts, result, forced) {
                 Step::Return(result) => return result,
                 Step::Sleep(delay) => tokio::time::sleep(delay).await,
@@ -84,25 +85,31 @@ pub fn tokio_now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
 
-/// `attempt` cut off after `timeout`: a plain function returning tokio's
-/// `Timeout` future (not an `async fn`, which would hold `attempt` twice), to be
-/// awaited and passed to [`settle_timeout`]. `E: From<TimedOut>` is required
-/// here so a missing impl is reported where the timeout is set.
-pub fn with_timeout<T, E, F>(timeout: Duration, attempt: F) -> tokio::time::Timeout<F>
+/// `attempt` cut off after `timeout`: tokio's `Timeout` future, to be awaited
+/// and passed to [`settle_timeout`] with the conversion returned beside it.
+///
+/// A plain function rather than an `async fn`, which would hold `attempt` twice;
+/// `E: From<TimedOut>` is required here alone, so a missing impl is reported once,
+/// where the timeout is set.
+pub fn with_timeout<T, E, F>(
+    timeout: Duration,
+    attempt: F,
+) -> (tokio::time::Timeout<F>, fn(TimedOut) -> E)
 where
     F: Future<Output = Result<T, E>>,
     E: From<TimedOut>,
 {
-    tokio::time::timeout(timeout, attempt)
+    (tokio::time::timeout(timeout, attempt), E::from)
 }
 
 /// The outcome of a [`with_timeout`] attempt: a cut-off attempt becomes
-/// `E::from(TimedOut)`, with the class to force on [`Retry::step`].
-pub fn settle_timeout<T, E: From<TimedOut>>(
+/// `convert(TimedOut)`, with the class to force on [`Retry::step`].
+pub fn settle_timeout<T, E>(
     outcome: Result<Result<T, E>, tokio::time::error::Elapsed>,
+    convert: fn(TimedOut) -> E,
 ) -> (Result<T, E>, Option<ErrorClass>) {
     match outcome {
         Ok(result) => (result, None),
-        Err(_elapsed) => (Err(E::from(TimedOut)), Some(ErrorClass::Timeout)),
+        Err(_elapsed) => (Err(convert(TimedOut)), Some(ErrorClass::Timeout)),
     }
 }
