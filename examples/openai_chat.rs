@@ -1,9 +1,28 @@
-//! The OpenAI chat demo. The client, the local fault-injecting server and the
-//! other examples land with the retry-testkit issue; until then this says so.
+//! `cargo run --example openai_chat -- "prompt"`: one chat call to
+//! `{OPENAI_BASE_URL}/chat/completions` through `#[retry]`.
+//!
+//! With `OPENAI_API_KEY` set it calls the real API; without, it starts
+//! `retry-testkit` on 127.0.0.1 with a 429 + Retry-After, an overload, then the
+//! answer, so you can watch the retries. The answer goes to stdout, each retry
+//! to stderr; exit 1 with a one-line error after the last attempt.
 
-fn main() {
-    eprintln!(
-        "openai_chat: coming soon — the chat client and the local fault-injecting server are not built yet.\n\
-         Try the attribute now: `cargo test --workspace --all-features` runs it through every shape."
-    );
+use std::process::ExitCode;
+
+use ai_retry_examples::demo::{self, Provider};
+use ai_retry_examples::openai::OpenAi;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    demo::finish(run().await)
+}
+
+async fn run() -> Result<String, ai_retry_examples::ApiError> {
+    let backend = demo::backend(Provider::OpenAi, false).await?;
+    let client = OpenAi::new(
+        &backend.base_url,
+        backend.api_key.clone(),
+        &backend.model,
+        backend.timeout,
+    )?;
+    client.chat(&demo::prompt()).await
 }

@@ -1,0 +1,26 @@
+//! `cargo run --example anthropic_chat -- "prompt"`: one call to
+//! `{ANTHROPIC_BASE_URL}/v1/messages` through `#[retry]`, riding out 529 overload.
+//!
+//! With `ANTHROPIC_API_KEY` set it calls the real API; without, `retry-testkit`
+//! on 127.0.0.1 plays a 429 + Retry-After, a 529, then the answer.
+
+use std::process::ExitCode;
+
+use ai_retry_examples::anthropic::Anthropic;
+use ai_retry_examples::demo::{self, Provider};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    demo::finish(run().await)
+}
+
+async fn run() -> Result<String, ai_retry_examples::ApiError> {
+    let backend = demo::backend(Provider::Anthropic, false).await?;
+    let client = Anthropic::new(
+        &backend.base_url,
+        backend.api_key.clone(),
+        &backend.model,
+        backend.timeout,
+    )?;
+    client.chat(&demo::prompt()).await
+}

@@ -1,0 +1,79 @@
+//! An Anthropic Messages API client: `POST {base}/v1/messages`, where overload
+//! is a 529.
+
+use std::time::Duration;
+
+use ai_retry::retry;
+use serde_json::{Value, json};
+
+use crate::{ApiError, Call, demo::log_retry, http_client};
+
+/// The API version this client speaks.
+const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+/// A chat client for `{base_url}/v1/messages`.
+#[derive(Debug, Clone)]
+pub struct Anthropic {
+    http: reqwest::Client,
+    base_url: String,
+    api_key: Option<String>,
+    model: String,
+}
+
+impl Anthropic {
+    /// A client for `base_url` (e.g. `https://api.anthropic.com`), cutting each
+    /// request off after `timeout`.
+    pub fn new(
+        base_url: &str,
+        api_key: Option<String>,
+        model: &str,
+        timeout: Duration,
+    ) -> Result<Anthropic, ApiError> {
+        Ok(Anthropic {
+            http: http_client(reqwest::Client::builder().timeout(timeout))?,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            api_key,
+            model: model.to_string(),
+        })
+    }
+
+    /// Asks `prompt` and returns the answer, retrying 529 overload, rate limits,
+    /// timeouts and dropped connections.
+    pub async fn chat(&self, prompt: &str) -> Result<String, ApiError> {
+        self.chat_attempts(prompt, &Call::new()).await
+    }
+
+    /// One attempt per run of the body.
+    #[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "30s", deadline = "3m", on_retry = log_retry)]
+    pub async fn chat_attempts(&self, prompt: &str, call: &Call) -> Result<String, ApiError> {
+        let mut request = self
+            .http
+            .post(format!("{}/v1/messages", self.base_url))
+            .header("anthropic-version", ANTHROPIC_VERSION)
+            .header(retry_testkit::ATTEMPT_HEADER, call.next_attempt())
+            .json(&json!({
+                "model": self.model,
+                "max_tokens": 1024,
+                "messages": [{ "role": "user", "content": prompt }],
+            }));
+        if let Some(key) = &self.api_key {
+            request = request.header("x-api-key", key);
+        }
+        let body = crate::success_body(request.send().await?).await?;
+        parse_answer(&body)
+    }
+}
+
+/// The text of a Messages API answer.
+pub fn parse_answer(body: &[u8]) -> Result<String, ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::Malformed(format!("body is not JSON: {e}")))?;
+    let blocks = value
+        .get("content")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ApiError::Malformed("no content in the answer".into()))?;
+    Ok(blocks
+        .iter()
+        .filter_map(|b| b.get("text").and_then(Value::as_str))
+        .collect())
+}

@@ -1,0 +1,61 @@
+//! The OpenAI client again, blocking: `#[retry]` on a plain `fn` sleeps the thread.
+
+use std::time::Duration;
+
+use ai_retry::retry;
+
+use crate::openai::{parse_answer, request_body};
+use crate::{ApiError, Call, demo::log_retry, http_client_blocking};
+
+/// A blocking chat client for `{base_url}/chat/completions`.
+#[derive(Debug, Clone)]
+pub struct BlockingOpenAi {
+    http: reqwest::blocking::Client,
+    base_url: String,
+    api_key: Option<String>,
+    model: String,
+}
+
+impl BlockingOpenAi {
+    /// A client for `base_url`, cutting each request off after `timeout`.
+    pub fn new(
+        base_url: &str,
+        api_key: Option<String>,
+        model: &str,
+        timeout: Duration,
+    ) -> Result<BlockingOpenAi, ApiError> {
+        Ok(BlockingOpenAi {
+            http: http_client_blocking(timeout)?,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            api_key,
+            model: model.to_string(),
+        })
+    }
+
+    /// Asks `prompt` and returns the answer.
+    pub fn chat(&self, prompt: &str) -> Result<String, ApiError> {
+        self.chat_attempts(prompt, &Call::new())
+    }
+
+    /// One attempt per run of the body.
+    #[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "30s", deadline = "3m", on_retry = log_retry)]
+    pub fn chat_attempts(&self, prompt: &str, call: &Call) -> Result<String, ApiError> {
+        let mut request = self
+            .http
+            .post(format!("{}/chat/completions", self.base_url))
+            .header(retry_testkit::ATTEMPT_HEADER, call.next_attempt())
+            .header(retry_testkit::IDEMPOTENCY_HEADER, call.idempotency_key())
+            .json(&request_body(&self.model, prompt, false));
+        if let Some(key) = &self.api_key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send()?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.bytes()?;
+        if !(200..300).contains(&status) {
+            return Err(ApiError::from_response(status, &headers, &body));
+        }
+        parse_answer(&body)
+    }
+}

@@ -1,0 +1,159 @@
+//! What the four example programs share: the prompt, the backend (the real API
+//! when its key is set, else `retry-testkit` in-process), the retry log line,
+//! and the exit code.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use ai_retry::RetryEvent;
+use retry_testkit::{Config, Fault, Hint, TestServer};
+
+use crate::ApiError;
+
+/// The prompt when none is given on the command line.
+pub const DEFAULT_PROMPT: &str = "In one sentence, why should API clients retry with jitter?";
+
+/// The request timeout against a real API: long answers take a while.
+pub const REAL_TIMEOUT: Duration = Duration::from_secs(120);
+/// The request timeout against the local server.
+pub const LOCAL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The command line's words as the prompt, or [`DEFAULT_PROMPT`].
+pub fn prompt() -> String {
+    let words: Vec<String> = std::env::args().skip(1).collect();
+    if words.is_empty() {
+        DEFAULT_PROMPT.to_string()
+    } else {
+        words.join(" ")
+    }
+}
+
+/// One line on stderr per retry: which attempt failed, how, and the wait.
+pub fn log_retry(event: &RetryEvent<'_, ApiError>) {
+    let class = event.class.map_or("unclassified", |c| c.name());
+    eprintln!(
+        "retry: attempt {} failed ({class}: {}); next attempt in {:.2}s",
+        event.attempt,
+        event.error,
+        event.delay.as_secs_f64()
+    );
+}
+
+/// Where the example sends its requests.
+pub struct Backend {
+    /// The API's base URL.
+    pub base_url: String,
+    /// The key, when talking to the real API.
+    pub api_key: Option<String>,
+    /// The model to ask.
+    pub model: String,
+    /// The request timeout.
+    pub timeout: Duration,
+    /// The in-process server, kept alive while the example runs.
+    pub server: Option<TestServer>,
+}
+
+/// Which API, with the official SDKs' variable names and defaults.
+#[derive(Clone, Copy, Debug)]
+pub enum Provider {
+    /// `OPENAI_API_KEY`, `OPENAI_BASE_URL`, `OPENAI_MODEL`.
+    OpenAi,
+    /// `ANTHROPIC_API_KEY`, `ANTHROPIC_BASE_URL`, `ANTHROPIC_MODEL`.
+    Anthropic,
+}
+
+impl Provider {
+    fn vars(
+        self,
+    ) -> (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+    ) {
+        match self {
+            Provider::OpenAi => (
+                "OPENAI_API_KEY",
+                "OPENAI_BASE_URL",
+                "https://api.openai.com/v1",
+                "OPENAI_MODEL",
+                "gpt-4o-mini",
+            ),
+            Provider::Anthropic => (
+                "ANTHROPIC_API_KEY",
+                "ANTHROPIC_BASE_URL",
+                "https://api.anthropic.com",
+                "ANTHROPIC_MODEL",
+                "claude-3-5-haiku-latest",
+            ),
+        }
+    }
+
+    /// The demo's fault script: a 429 with Retry-After, an overload, then the answer.
+    pub fn demo_script(self) -> Vec<Fault> {
+        let overload = match self {
+            Provider::OpenAi => Fault::Status(503),
+            Provider::Anthropic => Fault::OVERLOADED,
+        };
+        vec![
+            Fault::RateLimit(Hint::RetryAfterSecs(1.0)),
+            overload,
+            Fault::Ok,
+        ]
+    }
+}
+
+/// The real API when its key is set; else `retry-testkit` on 127.0.0.1 with the
+/// demo script, said on stderr. `in_thread` serves it from a thread of its own,
+/// for blocking clients.
+pub async fn backend(provider: Provider, in_thread: bool) -> Result<Backend, ApiError> {
+    let (key_var, url_var, default_url, model_var, default_model) = provider.vars();
+    let model = std::env::var(model_var).unwrap_or_else(|_| default_model.to_string());
+    if let Some(api_key) = std::env::var(key_var).ok().filter(|k| !k.trim().is_empty()) {
+        let base_url = std::env::var(url_var).unwrap_or_else(|_| default_url.to_string());
+        return Ok(Backend {
+            base_url,
+            api_key: Some(api_key),
+            model,
+            timeout: REAL_TIMEOUT,
+            server: None,
+        });
+    }
+    let config = Config::script(provider.demo_script());
+    let server = if in_thread {
+        TestServer::start_in_thread(config)
+    } else {
+        TestServer::start(config).await
+    };
+    let server =
+        server.map_err(|e| ApiError::Setup(format!("cannot start the local server: {e}")))?;
+    let base_url = match provider {
+        Provider::OpenAi => server.openai_base_url(),
+        Provider::Anthropic => server.anthropic_base_url(),
+    };
+    eprintln!(
+        "no {key_var} set: using retry-testkit at {base_url} with a short fault script (429 + Retry-After, overload, then the answer)"
+    );
+    Ok(Backend {
+        base_url,
+        api_key: None,
+        model,
+        timeout: LOCAL_TIMEOUT,
+        server: Some(server),
+    })
+}
+
+/// The answer on stdout and exit 0, or one line on stderr and exit 1.
+pub fn finish(result: Result<String, ApiError>) -> ExitCode {
+    match result {
+        Ok(answer) => {
+            println!("{answer}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! The examples' one error type: what went wrong with an API call, classified
+//! for the retry loop from what the client saw.
+
+use std::fmt;
+use std::time::Duration;
+
+use ai_retry::http::{self, HeaderMap};
+use ai_retry::{Classify, ErrorClass, TimedOut};
+
+/// A failed chat call. `Display` is one line and never holds the API key.
+#[derive(Debug)]
+pub enum ApiError {
+    /// The API answered with an error status.
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// What [`http::classify`] made of status, headers and body.
+        class: ErrorClass,
+        /// The server's hint, if it gave one.
+        retry_after: Option<Duration>,
+        /// The API's error message, or the start of the body.
+        message: String,
+    },
+    /// No usable response: connect, timeout, reset, or a body cut off.
+    Transport(reqwest::Error),
+    /// An attempt cut off by the attribute's `timeout`.
+    TimedOut,
+    /// A success status whose body is not the API's JSON.
+    Malformed(String),
+    /// A stream that ended before its terminator (`[DONE]`, `message_stop`).
+    Incomplete {
+        /// Tokens received before it ended.
+        tokens: usize,
+    },
+    /// The client could not be set up (bad base URL, TLS).
+    Setup(String),
+}
+
+impl ApiError {
+    /// The error for a failed response, from its status, headers and body.
+    pub fn from_response(status: u16, headers: &HeaderMap, body: &[u8]) -> ApiError {
+        ApiError::Status {
+            status,
+            class: http::classify(status, headers, body),
+            retry_after: http::server_hint(headers),
+            message: error_message(body),
+        }
+    }
+}
+
+/// The `error.message` of an OpenAI or Anthropic error body, else the body's start.
+fn error_message(body: &[u8]) -> String {
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let message = parsed
+        .as_ref()
+        .and_then(|v| v.pointer("/error/message"))
+        .and_then(|m| m.as_str());
+    let text = match message {
+        Some(message) => message.to_string(),
+        None => String::from_utf8_lossy(body).into_owned(),
+    };
+    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() > 160 {
+        line.chars().take(160).chain(['…']).collect()
+    } else {
+        line
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApiError::Status {
+                status, message, ..
+            } => write!(f, "HTTP {status}: {message}"),
+            ApiError::Transport(error) => {
+                // reqwest's own text, with its source chain on the same line.
+                write!(f, "{error}")?;
+                let mut source = std::error::Error::source(error);
+                while let Some(cause) = source {
+                    write!(f, ": {cause}")?;
+                    source = cause.source();
+                }
+                Ok(())
+            }
+            ApiError::TimedOut => write!(f, "the attempt timed out"),
+            ApiError::Malformed(why) => write!(f, "malformed response: {why}"),
+            ApiError::Incomplete { tokens } => {
+                write!(
+                    f,
+                    "the stream ended after {tokens} tokens, before its terminator"
+                )
+            }
+            ApiError::Setup(why) => write!(f, "cannot set up the client: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl From<reqwest::Error> for ApiError {
+    fn from(error: reqwest::Error) -> ApiError {
+        ApiError::Transport(error)
+    }
+}
+
+impl From<TimedOut> for ApiError {
+    fn from(_: TimedOut) -> ApiError {
+        ApiError::TimedOut
+    }
+}
+
+impl Classify for ApiError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            ApiError::Status { class, .. } => *class,
+            ApiError::Transport(error) => error.class(),
+            ApiError::TimedOut => ErrorClass::Timeout,
+            ApiError::Incomplete { .. } => ErrorClass::Connection,
+            ApiError::Malformed(_) | ApiError::Setup(_) => ErrorClass::Permanent,
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! AI chat clients built on reqwest + serde_json, each around one `#[retry]`
+//! function: the project's demo, and what its integration tests drive against
+//! `retry-testkit`.
+//!
+//! - [`openai::OpenAi`]: `async fn` chat and streaming (`openai_chat`, `stream_chat`);
+//! - [`anthropic::Anthropic`]: `async fn` chat with 529 overload (`anthropic_chat`);
+//! - [`blocking::BlockingOpenAi`]: a plain `fn` with `reqwest::blocking` (`blocking_chat`).
+
+pub mod anthropic;
+pub mod blocking;
+mod call;
+pub mod demo;
+mod error;
+pub mod openai;
+pub mod sse;
+
+use std::time::Duration;
+
+pub use call::Call;
+pub use error::ApiError;
+
+/// Builds an async HTTP client; TLS by rustls with the ring provider.
+pub fn http_client(builder: reqwest::ClientBuilder) -> Result<reqwest::Client, ApiError> {
+    install_tls_provider();
+    builder.build().map_err(|e| ApiError::Setup(e.to_string()))
+}
+
+/// Builds a blocking HTTP client with a request timeout.
+pub fn http_client_blocking(timeout: Duration) -> Result<reqwest::blocking::Client, ApiError> {
+    install_tls_provider();
+    reqwest::blocking::Client::builder()
+        .timeout(timeout)
+        .build()
+        .map_err(|e| ApiError::Setup(e.to_string()))
+}
+
+/// reqwest is built without a default TLS provider (ring builds faster than
+/// aws-lc); it must be installed before the first client, once per process.
+fn install_tls_provider() {
+    // An `Err` means a provider is already installed, which is all we need.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The response, if its status is a success; else its error.
+pub async fn success_response(response: reqwest::Response) -> Result<reqwest::Response, ApiError> {
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.bytes().await?;
+    Err(ApiError::from_response(status, &headers, &body))
+}
+
+/// The body of a successful response; else the response's error.
+pub async fn success_body(response: reqwest::Response) -> Result<bytes::Bytes, ApiError> {
+    Ok(success_response(response).await?.bytes().await?)
+}

@@ -1,0 +1,117 @@
+//! An OpenAI (or OpenAI-compatible) chat client: `POST {base}/chat/completions`.
+
+use std::time::Duration;
+
+use ai_retry::retry;
+use serde_json::{Value, json};
+
+use crate::sse::{Dialect, TokenStream};
+use crate::{ApiError, Call, demo::log_retry, http_client};
+
+/// A chat client for `{base_url}/chat/completions`.
+#[derive(Debug, Clone)]
+pub struct OpenAi {
+    http: reqwest::Client,
+    base_url: String,
+    api_key: Option<String>,
+    model: String,
+}
+
+impl OpenAi {
+    /// A client for `base_url` (e.g. `https://api.openai.com/v1`), cutting each
+    /// request off after `timeout` so a server that hangs is a `Timeout`.
+    pub fn new(
+        base_url: &str,
+        api_key: Option<String>,
+        model: &str,
+        timeout: Duration,
+    ) -> Result<OpenAi, ApiError> {
+        Ok(OpenAi {
+            http: http_client(reqwest::Client::builder().timeout(timeout))?,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            api_key,
+            model: model.to_string(),
+        })
+    }
+
+    /// Asks `prompt` and returns the whole answer, retrying rate limits,
+    /// timeouts, overload, server errors and dropped connections.
+    pub async fn chat(&self, prompt: &str) -> Result<String, ApiError> {
+        self.chat_attempts(prompt, &Call::new()).await
+    }
+
+    /// One attempt per run of the body; `call` carries what the attempts share.
+    #[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "30s", deadline = "3m", on_retry = log_retry)]
+    pub async fn chat_attempts(&self, prompt: &str, call: &Call) -> Result<String, ApiError> {
+        let response = self.request(prompt, false, call).send().await?;
+        let body = crate::success_body(response).await?;
+        parse_answer(&body)
+    }
+
+    /// Streams the answer to `on_token` as it arrives. The request is retried
+    /// until the first token arrives, never after: a stream that breaks later is
+    /// an error, not a replay that would print the answer twice.
+    pub async fn chat_stream(
+        &self,
+        prompt: &str,
+        mut on_token: impl FnMut(&str),
+    ) -> Result<String, ApiError> {
+        let (mut stream, first) = self.open_stream(prompt, &Call::new()).await?;
+        on_token(&first);
+        let mut answer = first;
+        while let Some(token) = stream.next_token().await? {
+            on_token(&token);
+            answer.push_str(&token);
+        }
+        Ok(answer)
+    }
+
+    /// Sends the request and waits for the first token: the retried part of a stream.
+    #[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "30s", deadline = "3m", on_retry = log_retry)]
+    pub async fn open_stream(
+        &self,
+        prompt: &str,
+        call: &Call,
+    ) -> Result<(TokenStream, String), ApiError> {
+        let response = self.request(prompt, true, call).send().await?;
+        let response = crate::success_response(response).await?;
+        let mut stream = TokenStream::new(response, Dialect::OpenAi);
+        match stream.next_token().await? {
+            Some(first) => Ok((stream, first)),
+            None => Err(ApiError::Incomplete { tokens: 0 }),
+        }
+    }
+
+    fn request(&self, prompt: &str, stream: bool, call: &Call) -> reqwest::RequestBuilder {
+        let mut request = self
+            .http
+            .post(format!("{}/chat/completions", self.base_url))
+            .header(retry_testkit::ATTEMPT_HEADER, call.next_attempt())
+            .header(retry_testkit::IDEMPOTENCY_HEADER, call.idempotency_key())
+            .json(&request_body(&self.model, prompt, stream));
+        if let Some(key) = &self.api_key {
+            request = request.bearer_auth(key);
+        }
+        request
+    }
+}
+
+/// The chat completion request.
+pub fn request_body(model: &str, prompt: &str, stream: bool) -> Value {
+    json!({
+        "model": model,
+        "messages": [{ "role": "user", "content": prompt }],
+        "stream": stream,
+    })
+}
+
+/// The answer in a chat completion body.
+pub fn parse_answer(body: &[u8]) -> Result<String, ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::Malformed(format!("body is not JSON: {e}")))?;
+    value
+        .pointer("/choices/0/message/content")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::Malformed("no choices[0].message.content in the answer".into()))
+}

@@ -1,0 +1,194 @@
+//! The two APIs' wire formats: requests read, answers and errors written as
+//! OpenAI and Anthropic write them.
+
+use serde_json::{Value, json};
+
+/// Which API an endpoint speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Api {
+    /// `POST /v1/chat/completions`.
+    OpenAi,
+    /// `POST /v1/messages`.
+    Anthropic,
+}
+
+/// What the server needs from a request body.
+#[derive(Debug)]
+pub(crate) struct ChatRequest {
+    pub model: String,
+    pub prompt: String,
+    pub stream: bool,
+}
+
+/// Reads the model, the last user message and the stream flag; `None` when the
+/// body is not the API's JSON.
+pub(crate) fn parse_request(body: &[u8]) -> Option<ChatRequest> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    let model = value.get("model")?.as_str()?.to_string();
+    let messages = value.get("messages")?.as_array()?;
+    let last_user = messages
+        .iter()
+        .rev()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))?;
+    let prompt = match last_user.get("content")? {
+        Value::String(text) => text.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect(),
+        _ => return None,
+    };
+    let stream = value
+        .get("stream")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    Some(ChatRequest {
+        model,
+        prompt,
+        stream,
+    })
+}
+
+/// The answer the server gives: deterministic, so tests can compare it.
+pub fn answer_for(prompt: &str) -> String {
+    format!("Hello from retry-testkit! You said: {prompt}")
+}
+
+/// The answer split into the tokens a stream sends.
+pub(crate) fn tokens(answer: &str) -> Vec<String> {
+    answer.split_inclusive(' ').map(str::to_string).collect()
+}
+
+pub(crate) fn completion(api: Api, id: u64, model: &str, answer: &str) -> Value {
+    match api {
+        Api::OpenAi => json!({
+            "id": format!("chatcmpl-testkit-{id}"),
+            "object": "chat.completion",
+            "created": 1_750_000_000,
+            "model": model,
+            "choices": [{
+                "index": 0,
+                "message": { "role": "assistant", "content": answer },
+                "finish_reason": "stop"
+            }],
+            "usage": { "prompt_tokens": 9, "completion_tokens": 12, "total_tokens": 21 }
+        }),
+        Api::Anthropic => json!({
+            "id": format!("msg_testkit_{id}"),
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [{ "type": "text", "text": answer }],
+            "stop_reason": "end_turn",
+            "stop_sequence": null,
+            "usage": { "input_tokens": 9, "output_tokens": 12 }
+        }),
+    }
+}
+
+/// The stream's opening events (Anthropic's `message_start`; none for OpenAI).
+pub(crate) fn stream_start(api: Api, id: u64, model: &str) -> String {
+    match api {
+        Api::OpenAi => String::new(),
+        Api::Anthropic => {
+            let start = json!({"type": "message_start", "message": {"id": format!("msg_testkit_{id}"), "type": "message", "role": "assistant", "model": model, "content": [], "stop_reason": null, "usage": {"input_tokens": 9, "output_tokens": 0}}});
+            let block = json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}});
+            format!(
+                "event: message_start\ndata: {start}\n\nevent: content_block_start\ndata: {block}\n\n"
+            )
+        }
+    }
+}
+
+/// One token as a stream event.
+pub(crate) fn stream_token(api: Api, id: u64, model: &str, token: &str) -> String {
+    match api {
+        Api::OpenAi => {
+            let chunk = json!({"id": format!("chatcmpl-testkit-{id}"), "object": "chat.completion.chunk", "created": 1_750_000_000, "model": model, "choices": [{"index": 0, "delta": {"content": token}, "finish_reason": null}]});
+            format!("data: {chunk}\n\n")
+        }
+        Api::Anthropic => {
+            let delta = json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": token}});
+            format!("event: content_block_delta\ndata: {delta}\n\n")
+        }
+    }
+}
+
+/// The stream's closing events, terminator included (`[DONE]`, `message_stop`).
+pub(crate) fn stream_end(api: Api, id: u64, model: &str) -> String {
+    match api {
+        Api::OpenAi => {
+            let last = json!({"id": format!("chatcmpl-testkit-{id}"), "object": "chat.completion.chunk", "created": 1_750_000_000, "model": model, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]});
+            format!("data: {last}\n\ndata: [DONE]\n\n")
+        }
+        Api::Anthropic => {
+            let stop = json!({"type": "content_block_stop", "index": 0});
+            let delta = json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": 12}});
+            format!(
+                "event: content_block_stop\ndata: {stop}\n\nevent: message_delta\ndata: {delta}\n\nevent: message_stop\ndata: {{\"type\":\"message_stop\"}}\n\n"
+            )
+        }
+    }
+}
+
+/// An error body in the API's own shape.
+pub(crate) fn error(api: Api, kind: &str, code: Option<&str>, message: &str) -> Value {
+    match api {
+        Api::OpenAi => {
+            json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
+        }
+        Api::Anthropic => json!({"type": "error", "error": {"type": kind, "message": message}}),
+    }
+}
+
+/// The body each API sends with `status`, for the statuses the fault script uses.
+pub(crate) fn status_error(api: Api, status: u16) -> Value {
+    let (openai_type, anthropic_type, message) = match status {
+        400 => (
+            "invalid_request_error",
+            "invalid_request_error",
+            "Invalid request.",
+        ),
+        401 => (
+            "invalid_request_error",
+            "authentication_error",
+            "Incorrect API key provided.",
+        ),
+        403 => (
+            "invalid_request_error",
+            "permission_error",
+            "You do not have access to this resource.",
+        ),
+        404 => (
+            "invalid_request_error",
+            "not_found_error",
+            "The model does not exist.",
+        ),
+        408 => ("timeout", "timeout_error", "Request timed out."),
+        429 => (
+            "requests",
+            "rate_limit_error",
+            "Rate limit reached. Please try again later.",
+        ),
+        503 => (
+            "server_error",
+            "overloaded_error",
+            "The engine is currently overloaded, please try again later.",
+        ),
+        529 => ("server_error", "overloaded_error", "Overloaded"),
+        500..=599 => (
+            "server_error",
+            "api_error",
+            "The server had an error while processing your request.",
+        ),
+        _ => (
+            "invalid_request_error",
+            "invalid_request_error",
+            "Request failed.",
+        ),
+    };
+    match api {
+        Api::OpenAi => error(api, openai_type, None, message),
+        Api::Anthropic => error(api, anthropic_type, None, message),
+    }
+}

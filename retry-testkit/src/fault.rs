@@ -1,0 +1,178 @@
+//! What the server does with one request: answer, or fail the way OpenAI and
+//! Anthropic fail under load.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The server's hint on a 429, in each form real servers send.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Hint {
+    /// No hint at all.
+    None,
+    /// `retry-after: <seconds>` (fractional allowed).
+    RetryAfterSecs(f64),
+    /// `retry-after-ms: <milliseconds>`.
+    RetryAfterMs(f64),
+    /// `retry-after: <HTTP-date>` this many whole seconds from now.
+    RetryAfterDate(u64),
+    /// OpenAI `x-ratelimit-remaining-requests: 0` + `x-ratelimit-reset-requests: <Go duration>`.
+    OpenAiReset(String),
+    /// Anthropic `anthropic-ratelimit-requests-remaining: 0` + `-reset: <RFC 3339>` this far from now.
+    AnthropicReset(Duration),
+    /// A raw `retry-after` value, garbage included (`"-5"`, `"99999999999"`, `"soon"`).
+    RawRetryAfter(String),
+}
+
+/// One scripted response.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fault {
+    /// The normal answer.
+    Ok,
+    /// 429 rate limit with a hint.
+    RateLimit(Hint),
+    /// 429 `insufficient_quota` (OpenAI) / usage limit (Anthropic): never worth retrying.
+    Quota,
+    /// 429 "Request too large" (OpenAI) / 413 `request_too_large` (Anthropic).
+    TooLarge,
+    /// 429 spend limit reached: never worth retrying.
+    SpendLimit,
+    /// Any status with the API's error body: 400, 401, 403, 404, 500, 502, 503, 504, 529…
+    Status(u16),
+    /// A status with `x-should-retry: true|false`.
+    ShouldRetry(u16, bool),
+    /// Wait this long before answering (longer than the client's timeout).
+    Hang(Duration),
+    /// Close the connection without a response.
+    Drop,
+    /// 200 with a body that is not the API's JSON.
+    Malformed,
+    /// A stream that sends this many tokens, then dies without its terminator.
+    StreamDies(usize),
+}
+
+impl Fault {
+    /// Anthropic's overload: 529 `overloaded_error`.
+    pub const OVERLOADED: Fault = Fault::Status(529);
+}
+
+/// Parses the binary's script syntax: `ok`, `429`, `429:retry-after=2`,
+/// `429:retry-after-ms=1500`, `429:retry-after-date=3`, `429:openai-reset=1s`,
+/// `429:anthropic-reset=2s`, `429:retry-after-raw=soon`, `quota`, `too-large`,
+/// `spend-limit`, `<status>`, `should-retry=<bool>:<status>`, `hang=30s`, `drop`,
+/// `malformed`, `stream-dies=3`.
+impl FromStr for Fault {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Fault, String> {
+        let bad = || format!("unknown fault `{text}`");
+        let secs = |v: &str| {
+            v.parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite())
+                .ok_or_else(bad)
+        };
+        let duration = |v: &str| humantime::parse_duration(v).map_err(|_| bad());
+        Ok(match text.split_once(['=', ':']) {
+            None => match text {
+                "ok" => Fault::Ok,
+                "429" => Fault::RateLimit(Hint::None),
+                "quota" => Fault::Quota,
+                "too-large" => Fault::TooLarge,
+                "spend-limit" => Fault::SpendLimit,
+                "drop" => Fault::Drop,
+                "malformed" => Fault::Malformed,
+                "overloaded" => Fault::OVERLOADED,
+                status => Fault::Status(
+                    status
+                        .parse()
+                        .ok()
+                        .filter(|s| (100..1000).contains(s))
+                        .ok_or_else(bad)?,
+                ),
+            },
+            Some(("429", hint)) => {
+                Fault::RateLimit(match hint.split_once('=').ok_or_else(bad)? {
+                    ("retry-after", v) => Hint::RetryAfterSecs(secs(v)?),
+                    ("retry-after-ms", v) => Hint::RetryAfterMs(secs(v)?),
+                    ("retry-after-date", v) => Hint::RetryAfterDate(v.parse().map_err(|_| bad())?),
+                    ("retry-after-raw", v) => Hint::RawRetryAfter(v.to_string()),
+                    ("openai-reset", v) => Hint::OpenAiReset(v.to_string()),
+                    ("anthropic-reset", v) => Hint::AnthropicReset(duration(v)?),
+                    _ => return Err(bad()),
+                })
+            }
+            Some(("should-retry", rest)) => {
+                let (flag, status) = rest.split_once(':').ok_or_else(bad)?;
+                Fault::ShouldRetry(
+                    status.parse().map_err(|_| bad())?,
+                    flag.parse().map_err(|_| bad())?,
+                )
+            }
+            Some(("hang", v)) => Fault::Hang(duration(v)?),
+            Some(("stream-dies", v)) => Fault::StreamDies(v.parse().map_err(|_| bad())?),
+            Some(_) => return Err(bad()),
+        })
+    }
+}
+
+/// Parses a comma-separated script, as the binary's `--script` takes it.
+pub fn parse_script(script: &str) -> Result<Vec<Fault>, String> {
+    script
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::parse)
+        .collect()
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Ok => write!(f, "ok"),
+            Fault::RateLimit(hint) => write!(f, "429 ({hint:?})"),
+            Fault::Quota => write!(f, "quota"),
+            Fault::TooLarge => write!(f, "too-large"),
+            Fault::SpendLimit => write!(f, "spend-limit"),
+            Fault::Status(status) => write!(f, "{status}"),
+            Fault::ShouldRetry(status, flag) => write!(f, "{status} x-should-retry: {flag}"),
+            Fault::Hang(d) => write!(f, "hang {d:?}"),
+            Fault::Drop => write!(f, "drop"),
+            Fault::Malformed => write!(f, "malformed"),
+            Fault::StreamDies(n) => write!(f, "stream dies after {n}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_syntax() {
+        let script = parse_script(
+            "ok, 429, 429:retry-after=2, 429:retry-after-ms=1500, 429:retry-after-date=3, \
+             429:openai-reset=1s, 429:anthropic-reset=2s, 429:retry-after-raw=soon, quota, too-large, \
+             spend-limit, 503, should-retry=false:500, hang=30s, drop, malformed, stream-dies=3, overloaded",
+        )
+        .unwrap();
+        assert_eq!(script.len(), 18);
+        assert_eq!(script[2], Fault::RateLimit(Hint::RetryAfterSecs(2.0)));
+        assert_eq!(
+            script[6],
+            Fault::RateLimit(Hint::AnthropicReset(Duration::from_secs(2)))
+        );
+        assert_eq!(script[12], Fault::ShouldRetry(500, false));
+        assert_eq!(script[13], Fault::Hang(Duration::from_secs(30)));
+        assert_eq!(script[17], Fault::Status(529));
+        for bad in [
+            "nope",
+            "429:later",
+            "hang=forever",
+            "99999",
+            "should-retry=maybe:500",
+        ] {
+            assert!(parse_script(bad).is_err(), "{bad}");
+        }
+    }
+}

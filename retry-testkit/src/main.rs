@@ -1,0 +1,159 @@
+//! `retry-testkit`: serve the fault-injecting OpenAI/Anthropic server on loopback
+//! for any client, official SDKs included.
+
+use retry_testkit::{Config, RateLimit, TestServer, parse_script};
+use std::process::ExitCode;
+
+const HELP: &str = "\
+retry-testkit: a fault-injecting OpenAI- and Anthropic-compatible server on 127.0.0.1
+
+USAGE:
+    retry-testkit [--port N] [--script FAULTS] [--rate N/s] [--burst N] [--latency D]
+
+OPTIONS:
+    --port N         listen on 127.0.0.1:N (default 8787; 0 picks a free port)
+    --script FAULTS  one fault per request, comma-separated, then normal answers:
+                     ok, 429, 429:retry-after=2, 429:retry-after-ms=1500,
+                     429:retry-after-date=3, 429:openai-reset=1s, 429:anthropic-reset=2s,
+                     429:retry-after-raw=VALUE, quota, too-large, spend-limit,
+                     overloaded (529), STATUS (500, 503, ...), should-retry=false:STATUS,
+                     hang=30s, drop, malformed, stream-dies=N
+    --rate N         rate-limit mode: N requests per second per API key, refused
+                     with an honest retry-after, and refused again if early
+    --burst N        the rate limiter's bucket size (default: the rate, at least 1)
+    --latency D      delay every answer by D (e.g. 50ms)
+    -h, --help       this text
+
+Point clients at it with OPENAI_BASE_URL=http://127.0.0.1:PORT/v1 or
+ANTHROPIC_BASE_URL=http://127.0.0.1:PORT. Each request is printed to stderr.";
+
+fn main() -> ExitCode {
+    match parse_args(std::env::args().skip(1)) {
+        Ok(Some(config)) => serve(config),
+        Ok(None) => {
+            println!("{HELP}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("retry-testkit: {error}\n\n{HELP}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn serve(config: Config) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("retry-testkit: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        match TestServer::start(config).await {
+            Ok(server) => {
+                eprintln!(
+                    "retry-testkit listening on {}\n  OPENAI_BASE_URL={}\n  ANTHROPIC_BASE_URL={}",
+                    server.url(),
+                    server.openai_base_url(),
+                    server.anthropic_base_url()
+                );
+                std::future::pending::<()>().await;
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("retry-testkit: cannot listen: {error}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// `Ok(None)` asks for help.
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Config>, String> {
+    let mut config = Config {
+        port: 8787,
+        echo: true,
+        ..Config::default()
+    };
+    let (mut rate, mut burst) = (None, None);
+    while let Some(flag) = args.next() {
+        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--port" => {
+                config.port = value("--port")?
+                    .parse()
+                    .map_err(|_| "--port takes a number")?
+            }
+            "--script" => config.script = parse_script(&value("--script")?)?,
+            "--rate" => {
+                let text = value("--rate")?;
+                let number = text
+                    .trim_end_matches("/s")
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|r| r.is_finite() && *r > 0.0);
+                rate = Some(number.ok_or("--rate takes a positive number of requests per second")?);
+            }
+            "--burst" => {
+                burst = Some(
+                    value("--burst")?
+                        .parse::<u32>()
+                        .map_err(|_| "--burst takes a number")?,
+                )
+            }
+            "--latency" => {
+                let text = value("--latency")?;
+                config.latency = humantime::parse_duration(&text)
+                    .map_err(|_| "--latency takes a duration such as 50ms")?;
+            }
+            other => return Err(format!("unknown option `{other}`")),
+        }
+    }
+    if let Some(per_second) = rate {
+        let burst = burst.unwrap_or(per_second.ceil().max(1.0) as u32);
+        config.rate_limit = Some(RateLimit { per_second, burst });
+    }
+    Ok(Some(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Option<Config>, String> {
+        parse_args(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn options() {
+        let config = parse(&[
+            "--port",
+            "0",
+            "--script",
+            "429:retry-after=1,ok",
+            "--rate",
+            "50/s",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(config.port, 0);
+        assert_eq!(config.script.len(), 2);
+        assert_eq!(
+            config.rate_limit,
+            Some(RateLimit {
+                per_second: 50.0,
+                burst: 50
+            })
+        );
+        assert!(parse(&["--help"]).unwrap().is_none());
+        assert!(parse(&["--rate", "-1"]).is_err());
+        assert!(parse(&["--script", "nonsense"]).is_err());
+        assert!(parse(&["--bogus"]).is_err());
+        assert!(parse(&["--port"]).is_err());
+    }
+}

@@ -1,0 +1,627 @@
+//! The server: accept loop, one hyper connection per client, and the handler
+//! that turns the next fault into a response.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::sync::oneshot;
+
+use crate::api::{self, Api};
+use crate::limiter::{Admission, Limiter, RateLimit};
+use crate::{ATTEMPT_HEADER, Fault, Hint, IDEMPOTENCY_HEADER};
+
+type Body = BoxBody<Bytes, io::Error>;
+
+/// How the server behaves.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// One fault per request, in order; then normal answers.
+    pub script: Vec<Fault>,
+    /// Once the script is used up, refuse with 429 beyond this rate per API key.
+    pub rate_limit: Option<RateLimit>,
+    /// Delay every answer by this much (the network and model time).
+    pub latency: Duration,
+    /// The loopback port to listen on; 0 picks a free one.
+    pub port: u16,
+    /// Print each request to stderr as it is answered.
+    pub echo: bool,
+}
+
+impl Config {
+    /// A server that plays `script`, then answers.
+    pub fn script(script: impl IntoIterator<Item = Fault>) -> Config {
+        Config {
+            script: script.into_iter().collect(),
+            ..Config::default()
+        }
+    }
+
+    /// A server in rate-limit mode.
+    pub fn rate_limited(limit: RateLimit) -> Config {
+        Config {
+            rate_limit: Some(limit),
+            ..Config::default()
+        }
+    }
+}
+
+/// One request as the server saw it.
+#[derive(Clone, Debug)]
+pub struct RequestRecord {
+    /// When it arrived, since the server started.
+    pub at: Duration,
+    /// The endpoint's API, if the path was one.
+    pub api: Option<Api>,
+    /// The request path.
+    pub path: String,
+    /// The client's attempt-count header ([`ATTEMPT_HEADER`]).
+    pub attempt: Option<u32>,
+    /// The client's idempotency key ([`IDEMPOTENCY_HEADER`]).
+    pub idempotency_key: Option<String>,
+    /// Whether it asked for a stream.
+    pub stream: bool,
+    /// What the server did: the fault, or `ok`.
+    pub fault: String,
+    /// The status sent; 0 when the connection was dropped.
+    pub status: u16,
+    /// It came before the time the server had told this caller to wait for.
+    pub early: bool,
+}
+
+struct State {
+    started: Instant,
+    config: Config,
+    script: Mutex<VecDeque<Fault>>,
+    limiter: Mutex<Limiter>,
+    log: Mutex<Vec<RequestRecord>>,
+    ids: AtomicU64,
+}
+
+/// A running server on 127.0.0.1; it stops when dropped.
+pub struct TestServer {
+    addr: SocketAddr,
+    state: Arc<State>,
+    _stop: oneshot::Sender<()>,
+}
+
+impl TestServer {
+    /// Starts the server on a free loopback port, on the current tokio runtime.
+    pub async fn start(config: Config) -> io::Result<TestServer> {
+        let (listener, addr, state) = bind(config)?;
+        let (stop, stopped) = oneshot::channel();
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        tokio::spawn(serve(listener, state.clone(), stopped));
+        Ok(TestServer {
+            addr,
+            state,
+            _stop: stop,
+        })
+    }
+
+    /// Starts the server on a thread of its own, for blocking clients and
+    /// programs without a tokio runtime.
+    pub fn start_in_thread(config: Config) -> io::Result<TestServer> {
+        let (listener, addr, state) = bind(config)?;
+        let (stop, stopped) = oneshot::channel();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let served = state.clone();
+        std::thread::Builder::new()
+            .name("retry-testkit".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    match tokio::net::TcpListener::from_std(listener) {
+                        Ok(listener) => serve(listener, served, stopped).await,
+                        Err(error) => eprintln!("retry-testkit: cannot listen: {error}"),
+                    }
+                })
+            })?;
+        Ok(TestServer {
+            addr,
+            state,
+            _stop: stop,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// What `OPENAI_BASE_URL` should be: `http://127.0.0.1:PORT/v1`.
+    pub fn openai_base_url(&self) -> String {
+        format!("{}/v1", self.url())
+    }
+
+    /// What `ANTHROPIC_BASE_URL` should be: `http://127.0.0.1:PORT`.
+    pub fn anthropic_base_url(&self) -> String {
+        self.url()
+    }
+
+    /// The socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Appends faults to the script.
+    pub fn push(&self, faults: impl IntoIterator<Item = Fault>) {
+        lock(&self.state.script).extend(faults);
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        lock(&self.state.log).clone()
+    }
+}
+
+fn bind(config: Config) -> io::Result<(std::net::TcpListener, SocketAddr, Arc<State>)> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", config.port))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(State {
+        started: Instant::now(),
+        script: Mutex::new(config.script.iter().cloned().collect()),
+        config,
+        limiter: Mutex::new(Limiter::default()),
+        log: Mutex::new(Vec::new()),
+        ids: AtomicU64::new(1),
+    });
+    Ok((listener, addr, state))
+}
+
+/// A poisoned lock only means a handler panicked mid-update; the data is still
+/// the best record there is.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<State>,
+    mut stopped: oneshot::Receiver<()>,
+) {
+    loop {
+        let stream = tokio::select! {
+            _ = &mut stopped => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => continue,
+            },
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| handle(state.clone(), request));
+            // A dropped connection (the `Drop` fault, a client gone) is not an error here.
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// What the handler decided, before the response is built.
+struct Plan {
+    fault: Fault,
+    early: bool,
+    /// A refusal from rate-limit mode: the wait to announce.
+    refused: Option<Duration>,
+}
+
+async fn handle(
+    state: Arc<State>,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, io::Error> {
+    let now = Instant::now();
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let api_key = header("x-api-key")
+        .or_else(|| header("authorization"))
+        .unwrap_or_default();
+    let (attempt, idempotency_key) = (
+        header(ATTEMPT_HEADER).and_then(|a| a.parse().ok()),
+        header(IDEMPOTENCY_HEADER),
+    );
+    let caller = idempotency_key.clone().unwrap_or_else(|| api_key.clone());
+    let path = request.uri().path().to_string();
+    let api = match (request.method(), path.as_str()) {
+        (&Method::POST, "/v1/chat/completions" | "/chat/completions") => Some(Api::OpenAi),
+        (&Method::POST, "/v1/messages") => Some(Api::Anthropic),
+        _ => None,
+    };
+    let mut record = RequestRecord {
+        at: now - state.started,
+        api,
+        path,
+        attempt,
+        idempotency_key,
+        stream: false,
+        fault: String::new(),
+        status: 0,
+        early: false,
+    };
+    let body = Limited::new(request.into_body(), 1 << 20)
+        .collect()
+        .await
+        .map(|b| b.to_bytes());
+    let Some(api) = api else {
+        return Ok(finish(
+            &state,
+            record,
+            "not found",
+            json(
+                StatusCode::NOT_FOUND,
+                &serde_json::json!({"error": "not found"}),
+            ),
+        ));
+    };
+    let Some(chat) = body.ok().as_deref().and_then(api::parse_request) else {
+        let error = api::error(
+            api,
+            "invalid_request_error",
+            None,
+            "The request body is not a valid chat request.",
+        );
+        return Ok(finish(
+            &state,
+            record,
+            "bad request",
+            json(StatusCode::BAD_REQUEST, &error),
+        ));
+    };
+    record.stream = chat.stream;
+    let plan = plan(&state, &api_key, &caller, now);
+    record.early = plan.early;
+    let fault_name = plan.fault.to_string();
+    let id = state.ids.fetch_add(1, Ordering::Relaxed);
+    if !state.config.latency.is_zero() {
+        tokio::time::sleep(state.config.latency).await;
+    }
+    if let Some(wait) = plan.refused {
+        return Ok(finish(
+            &state,
+            record,
+            "rate limited",
+            rate_limited(api, wait),
+        ));
+    }
+    let response = match plan.fault {
+        Fault::Drop => {
+            finish(&state, record, &fault_name, Response::new(empty()));
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "scripted drop",
+            ));
+        }
+        Fault::StreamDies(_) if !chat.stream => {
+            finish(&state, record, &fault_name, Response::new(empty()));
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "scripted drop",
+            ));
+        }
+        Fault::Hang(delay) => {
+            tokio::time::sleep(delay).await;
+            answer(api, id, &chat, None)
+        }
+        Fault::Ok => answer(api, id, &chat, None),
+        Fault::StreamDies(tokens) => answer(api, id, &chat, Some(tokens)),
+        Fault::Malformed => {
+            let mut response = Response::new(full(
+                r#"{"id": "chatcmpl-broken", "choices": [{"message": "#,
+            ));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        Fault::RateLimit(hint) => {
+            let response = rate_limit_fault(api, &hint);
+            if let Some(wait) = announced_wait(&hint) {
+                lock(&state.limiter).announce(&caller, now + wait);
+            }
+            response
+        }
+        Fault::Quota => match api {
+            Api::OpenAi => json(
+                StatusCode::TOO_MANY_REQUESTS,
+                &api::error(
+                    api,
+                    "insufficient_quota",
+                    Some("insufficient_quota"),
+                    "You exceeded your current quota, please check your plan and billing details.",
+                ),
+            ),
+            Api::Anthropic => json(
+                StatusCode::BAD_REQUEST,
+                &api::error(
+                    api,
+                    "invalid_request_error",
+                    None,
+                    "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.",
+                ),
+            ),
+        },
+        Fault::TooLarge => match api {
+            Api::OpenAi => json(
+                StatusCode::TOO_MANY_REQUESTS,
+                &api::error(
+                    api,
+                    "tokens",
+                    Some("rate_limit_exceeded"),
+                    "Request too large for gpt-4o in organization org-testkit on tokens per min (TPM): Limit 30000, Requested 45000. The input or output tokens must be reduced in order to run successfully.",
+                ),
+            ),
+            Api::Anthropic => json(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &api::error(
+                    api,
+                    "request_too_large",
+                    None,
+                    "Request exceeds the maximum allowed number of bytes.",
+                ),
+            ),
+        },
+        Fault::SpendLimit => match api {
+            Api::OpenAi => json(
+                StatusCode::TOO_MANY_REQUESTS,
+                &api::error(
+                    api,
+                    "insufficient_quota",
+                    Some("billing_hard_limit_reached"),
+                    "Billing hard limit has been reached.",
+                ),
+            ),
+            Api::Anthropic => json(
+                StatusCode::TOO_MANY_REQUESTS,
+                &api::error(
+                    api,
+                    "rate_limit_error",
+                    None,
+                    "You have reached your specified API usage limits. You will regain access on 2027-01-01 at 00:00 UTC.",
+                ),
+            ),
+        },
+        Fault::Status(status) => json(status_code(status), &api::status_error(api, status)),
+        Fault::ShouldRetry(status, flag) => {
+            let mut response = json(status_code(status), &api::status_error(api, status));
+            response.headers_mut().insert(
+                "x-should-retry",
+                HeaderValue::from_static(if flag { "true" } else { "false" }),
+            );
+            response
+        }
+    };
+    Ok(finish(&state, record, &fault_name, response))
+}
+
+/// The script first; then rate-limit mode; then an answer.
+fn plan(state: &State, api_key: &str, caller: &str, now: Instant) -> Plan {
+    let mut limiter = lock(&state.limiter);
+    let early = limiter.is_early(caller, now);
+    if let Some(fault) = lock(&state.script).pop_front() {
+        return Plan {
+            fault,
+            early,
+            refused: None,
+        };
+    }
+    match state
+        .config
+        .rate_limit
+        .map(|limit| limiter.admit(limit, api_key, caller, now))
+    {
+        Some(Admission::Refused { wait, early }) => Plan {
+            fault: Fault::RateLimit(Hint::None),
+            early,
+            refused: Some(wait),
+        },
+        _ => Plan {
+            fault: Fault::Ok,
+            early,
+            refused: None,
+        },
+    }
+}
+
+fn finish(
+    state: &State,
+    mut record: RequestRecord,
+    fault: &str,
+    response: Response<Body>,
+) -> Response<Body> {
+    record.fault = fault.to_string();
+    record.status = if fault == "drop" || fault.starts_with("stream dies") && !record.stream {
+        0
+    } else {
+        response.status().as_u16()
+    };
+    if state.config.echo {
+        eprintln!(
+            "{:>9.3}s {} {} attempt={} -> {} {}{}",
+            record.at.as_secs_f64(),
+            record.path,
+            if record.stream { "stream" } else { "" },
+            record.attempt.map_or("-".to_string(), |a| a.to_string()),
+            record.status,
+            record.fault,
+            if record.early { " (EARLY)" } else { "" },
+        );
+    }
+    lock(&state.log).push(record);
+    response
+}
+
+fn status_code(status: u16) -> StatusCode {
+    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+fn full(text: impl Into<Bytes>) -> Body {
+    Full::new(text.into())
+        .map_err(|never: Infallible| match never {})
+        .boxed()
+}
+
+fn empty() -> Body {
+    full(Bytes::new())
+}
+
+fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    let mut response = Response::new(full(value.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// The answer, whole or streamed; `dies_after` cuts a stream off after that many tokens.
+fn answer(api: Api, id: u64, chat: &api::ChatRequest, dies_after: Option<usize>) -> Response<Body> {
+    let text = api::answer_for(&chat.prompt);
+    if !chat.stream {
+        return json(
+            StatusCode::OK,
+            &api::completion(api, id, &chat.model, &text),
+        );
+    }
+    let (mut sender, body) = http_body_util::channel::Channel::<Bytes, io::Error>::new(8);
+    let model = chat.model.clone();
+    tokio::spawn(async move {
+        let mut events = vec![api::stream_start(api, id, &model)];
+        let tokens = api::tokens(&text);
+        let sent = dies_after.unwrap_or(tokens.len()).min(tokens.len());
+        events.extend(
+            tokens[..sent]
+                .iter()
+                .map(|token| api::stream_token(api, id, &model, token)),
+        );
+        for event in events.into_iter().filter(|e| !e.is_empty()) {
+            if sender.send_data(Bytes::from(event)).await.is_err() {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        match dies_after {
+            Some(_) => sender.abort(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "scripted stream death",
+            )),
+            None => {
+                let _ = sender
+                    .send_data(Bytes::from(api::stream_end(api, id, &model)))
+                    .await;
+            }
+        }
+    });
+    let mut response = Response::new(body.boxed());
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// How long a hint tells the caller to wait, when it says.
+fn announced_wait(hint: &Hint) -> Option<Duration> {
+    match hint {
+        Hint::RetryAfterSecs(s) => Duration::try_from_secs_f64(*s).ok(),
+        Hint::RetryAfterMs(ms) => Duration::try_from_secs_f64(ms / 1000.0).ok(),
+        Hint::RetryAfterDate(secs) => Some(until_whole_second(*secs)),
+        Hint::OpenAiReset(go) => humantime::parse_duration(go).ok(),
+        Hint::AnthropicReset(d) => Some(*d),
+        Hint::None | Hint::RawRetryAfter(_) => None,
+    }
+}
+
+/// An HTTP date has whole seconds: the wait a date `secs` from now really announces.
+fn until_whole_second(secs: u64) -> Duration {
+    let at = SystemTime::now() + Duration::from_secs(secs);
+    let truncated = httpdate::parse_http_date(&httpdate::fmt_http_date(at)).unwrap_or(at);
+    truncated
+        .duration_since(SystemTime::now())
+        .unwrap_or_default()
+}
+
+fn rate_limit_fault(api: Api, hint: &Hint) -> Response<Body> {
+    let mut response = json(StatusCode::TOO_MANY_REQUESTS, &api::status_error(api, 429));
+    let headers = response.headers_mut();
+    let mut set = |name: &'static str, value: String| {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    };
+    match hint {
+        Hint::None => {}
+        Hint::RetryAfterSecs(s) => set("retry-after", s.to_string()),
+        Hint::RetryAfterMs(ms) => set("retry-after-ms", ms.to_string()),
+        Hint::RetryAfterDate(secs) => set(
+            "retry-after",
+            httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(*secs)),
+        ),
+        Hint::RawRetryAfter(raw) => set("retry-after", raw.clone()),
+        Hint::OpenAiReset(go) => {
+            set("x-ratelimit-limit-requests", "500".into());
+            set("x-ratelimit-remaining-requests", "0".into());
+            set("x-ratelimit-reset-requests", go.clone());
+            set("x-ratelimit-limit-tokens", "30000".into());
+            set("x-ratelimit-remaining-tokens", "29000".into());
+            set("x-ratelimit-reset-tokens", "2ms".into());
+        }
+        Hint::AnthropicReset(wait) => {
+            set("anthropic-ratelimit-requests-limit", "50".into());
+            set("anthropic-ratelimit-requests-remaining", "0".into());
+            set(
+                "anthropic-ratelimit-requests-reset",
+                humantime::format_rfc3339_millis(SystemTime::now() + *wait).to_string(),
+            );
+            set("anthropic-ratelimit-tokens-remaining", "20000".into());
+            set(
+                "anthropic-ratelimit-tokens-reset",
+                humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            );
+        }
+    }
+    response
+}
+
+/// Rate-limit mode's refusal: every hint form agrees on the same wait.
+fn rate_limited(api: Api, wait: Duration) -> Response<Body> {
+    let mut response = json(StatusCode::TOO_MANY_REQUESTS, &api::status_error(api, 429));
+    let headers = response.headers_mut();
+    let millis = wait.as_millis();
+    let values = [
+        ("retry-after-ms", millis.to_string()),
+        ("retry-after", wait.as_secs_f64().ceil().to_string()),
+        ("x-ratelimit-remaining-requests", "0".to_string()),
+        ("x-ratelimit-reset-requests", format!("{millis}ms")),
+    ];
+    for (name, value) in values {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+    response
+}
