@@ -15,8 +15,9 @@ impl crate::Classify for tokio::time::error::Elapsed {
 /// A client-side timeout is `Timeout`; a failed connect is `Connection`; an
 /// error made from a status (`error_for_status`) is classified by
 /// [`http::classify`](crate::http::classify) on that status; a request or body
-/// that broke off mid-flight is `Connection`; a decode, builder or redirect error
-/// is `Permanent`.
+/// that broke off mid-flight is `Connection`, even when reqwest reports it as a
+/// decode error (a stream cut off inside a chunk); other decode, builder and
+/// redirect errors are `Permanent`.
 #[cfg(feature = "reqwest")]
 impl Classify for reqwest::Error {
     fn class(&self) -> ErrorClass {
@@ -26,6 +27,8 @@ impl Classify for reqwest::Error {
             ErrorClass::Connection
         } else if let Some(status) = self.status() {
             crate::http::classify(status.as_u16(), &crate::http::HeaderMap::new(), b"")
+        } else if let Some(class) = transport_cause(self) {
+            class
         } else if self.is_decode() || self.is_builder() || self.is_redirect() {
             ErrorClass::Permanent
         } else if self.is_request() || self.is_body() {
@@ -34,6 +37,28 @@ impl Classify for reqwest::Error {
             ErrorClass::Permanent
         }
     }
+}
+
+/// The class of a transport failure somewhere under `error`: an I/O error, or a
+/// body or timeout error of reqwest's own, which it wraps in decode errors.
+#[cfg(feature = "reqwest")]
+fn transport_cause(error: &reqwest::Error) -> Option<ErrorClass> {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return Some(io.class()).filter(|class| class.is_transient());
+        }
+        if let Some(inner) = cause.downcast_ref::<reqwest::Error>() {
+            if inner.is_timeout() {
+                return Some(ErrorClass::Timeout);
+            }
+            if inner.is_body() || inner.is_request() || inner.is_connect() {
+                return Some(ErrorClass::Connection);
+            }
+        }
+        source = cause.source();
+    }
+    None
 }
 
 /// The class of the first error in the chain that this crate can classify

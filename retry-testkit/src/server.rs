@@ -319,8 +319,10 @@ async fn handle(
             ));
         }
         Fault::Hang(delay) => {
+            // Logged on arrival: the client gives up long before the answer.
+            let response = finish(&state, record, &fault_name, answer(api, id, &chat, None));
             tokio::time::sleep(delay).await;
-            answer(api, id, &chat, None)
+            return Ok(response);
         }
         Fault::Ok => answer(api, id, &chat, None),
         Fault::StreamDies(tokens) => answer(api, id, &chat, Some(tokens)),

@@ -1,0 +1,119 @@
+//! The blocking client, and the `openai_chat` program run as a user runs it.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use ai_retry_examples::blocking::BlockingOpenAi;
+use retry_testkit::{Config, Fault, Hint, TestServer, answer_for};
+
+#[test]
+fn the_blocking_client_retries_too() {
+    let server = TestServer::start_in_thread(Config::script([
+        Fault::RateLimit(Hint::RetryAfterMs(100.0)),
+        Fault::Status(502),
+        Fault::Ok,
+    ]))
+    .unwrap();
+    let client = BlockingOpenAi::new(
+        &server.openai_base_url(),
+        None,
+        "gpt-4o-mini",
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap();
+    assert_eq!(client.chat("sync").unwrap(), answer_for("sync"));
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3);
+    assert!(requests[1].at - requests[0].at >= std::time::Duration::from_millis(100));
+}
+
+/// `cargo test` builds the examples next to the test binaries.
+fn example(name: &str) -> PathBuf {
+    let mut path = std::env::current_exe().expect("test binary path");
+    path.pop(); // the test binary
+    path.pop(); // deps/
+    path.join("examples").join(name)
+}
+
+fn run_example(name: &str, envs: &[(&str, &str)]) -> std::process::Output {
+    let mut command = Command::new(example(name));
+    command
+        .arg("hello from the test")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("ANTHROPIC_API_KEY");
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    command.output().expect("the example runs")
+}
+
+#[test]
+fn openai_chat_with_no_key_retries_and_answers() {
+    let output = run_example("openai_chat", &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(stdout.trim(), answer_for("hello from the test"));
+    assert!(
+        stderr.contains("no OPENAI_API_KEY set: using retry-testkit"),
+        "{stderr}"
+    );
+    let retries: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("retry: "))
+        .collect();
+    assert_eq!(retries.len(), 2, "{stderr}");
+    assert!(
+        retries[0].contains("attempt 1 failed (RateLimit: HTTP 429"),
+        "{stderr}"
+    );
+    assert!(
+        retries[1].contains("attempt 2 failed (Overloaded: HTTP 503"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_final_failure_is_one_line_and_exit_1_with_no_secret() {
+    let output = run_example(
+        "openai_chat",
+        &[
+            ("OPENAI_API_KEY", "sk-test-SECRET-123"),
+            ("OPENAI_BASE_URL", "http://127.0.0.1:1/v1"),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(output.stdout.is_empty());
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("retry: ")).count(),
+        3,
+        "{stderr}"
+    );
+    assert!(!stderr.contains("SECRET"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn the_other_examples_answer_with_no_key() {
+    for name in ["anthropic_chat", "blocking_chat", "stream_chat"] {
+        let output = run_example(name, &[]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{name}: {stderr}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout).trim(),
+            answer_for("hello from the test"),
+            "{name}"
+        );
+        assert_eq!(
+            stderr.lines().filter(|l| l.starts_with("retry: ")).count(),
+            2,
+            "{name}: {stderr}"
+        );
+    }
+}

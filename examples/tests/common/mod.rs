@@ -1,0 +1,55 @@
+//! Shared by the fault tests: a server with a script, a client pointed at it,
+//! and the gaps between the requests the server saw.
+
+#![allow(dead_code, reason = "each test file uses part of this")]
+
+use std::time::Duration;
+
+use ai_retry_examples::anthropic::Anthropic;
+use ai_retry_examples::openai::OpenAi;
+use retry_testkit::{Config, Fault, RequestRecord, TestServer};
+
+pub const TIMEOUT: Duration = Duration::from_secs(5);
+
+pub async fn openai(
+    script: impl IntoIterator<Item = Fault>,
+    timeout: Duration,
+) -> (TestServer, OpenAi) {
+    let server = TestServer::start(Config::script(script))
+        .await
+        .expect("loopback server");
+    let client = OpenAi::new(
+        &server.openai_base_url(),
+        Some("sk-test-not-a-real-key".into()),
+        "gpt-4o-mini",
+        timeout,
+    )
+    .expect("client");
+    (server, client)
+}
+
+pub async fn anthropic(script: impl IntoIterator<Item = Fault>) -> (TestServer, Anthropic) {
+    let server = TestServer::start(Config::script(script))
+        .await
+        .expect("loopback server");
+    let client = Anthropic::new(
+        &server.anthropic_base_url(),
+        Some("sk-ant-test".into()),
+        "claude-3-5-haiku-latest",
+        TIMEOUT,
+    )
+    .expect("client");
+    (server, client)
+}
+
+/// The time between consecutive requests.
+pub fn gaps(requests: &[RequestRecord]) -> Vec<Duration> {
+    requests.windows(2).map(|w| w[1].at - w[0].at).collect()
+}
+
+/// No request came before the time the server had told its caller.
+pub fn assert_none_early(requests: &[RequestRecord]) {
+    for request in requests {
+        assert!(!request.early, "early retry: {request:?}");
+    }
+}
