@@ -196,3 +196,47 @@ async fn the_api_key_never_appears_in_errors() {
     let error = result.unwrap_err();
     assert!(!format!("{error} {error:?}").contains("sk-test-not-a-real-key"));
 }
+
+#[tokio::test]
+async fn rate_limit_mode_refuses_honestly_and_no_caller_returns_early() {
+    use retry_testkit::{Config, RateLimit, TestServer};
+    let server = TestServer::start(Config::rate_limited(RateLimit {
+        per_second: 50.0,
+        burst: 1,
+    }))
+    .await
+    .unwrap();
+    let client = ai_retry_examples::openai::OpenAi::new(
+        &server.openai_base_url(),
+        Some("sk-one-key".into()),
+        "gpt-4o-mini",
+        TIMEOUT,
+    )
+    .unwrap();
+    let calls = (0..3).map(|i| {
+        let client = client.clone();
+        tokio::spawn(async move { client.chat(&format!("caller {i}")).await })
+    });
+    let mut answered = 0;
+    for call in calls {
+        if call.await.unwrap().is_ok() {
+            answered += 1;
+        }
+    }
+    let requests = server.requests();
+    let refused = requests.iter().filter(|r| r.status == 429).count();
+    assert!(
+        refused >= 2,
+        "three callers at once against a burst of one: {requests:?}"
+    );
+    assert_eq!(
+        requests.iter().filter(|r| r.status == 200).count(),
+        answered
+    );
+    assert!(answered >= 1);
+    assert!(
+        requests.len() <= 3 * 4,
+        "never more than max attempts per call"
+    );
+    assert_none_early(&requests);
+}
