@@ -6,7 +6,7 @@ use std::time::Duration;
 use ai_retry::retry;
 use serde_json::{Value, json};
 
-use crate::{ApiError, Call, demo::log_retry, http_client};
+use crate::{ApiError, Call, Endpoint, demo::log_retry};
 
 /// The API version this client speaks.
 const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -14,10 +14,7 @@ const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// A chat client for `{base_url}/v1/messages`.
 #[derive(Debug, Clone)]
 pub struct Anthropic {
-    http: reqwest::Client,
-    base_url: String,
-    api_key: Option<String>,
-    model: String,
+    endpoint: Endpoint,
 }
 
 impl Anthropic {
@@ -30,10 +27,7 @@ impl Anthropic {
         timeout: Duration,
     ) -> Result<Anthropic, ApiError> {
         Ok(Anthropic {
-            http: http_client(reqwest::Client::builder().timeout(timeout))?,
-            base_url: base_url.trim_end_matches('/').to_string(),
-            api_key,
-            model: model.to_string(),
+            endpoint: Endpoint::new(base_url, api_key, model, timeout)?,
         })
     }
 
@@ -47,16 +41,17 @@ impl Anthropic {
     #[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "30s", deadline = "3m", on_retry = log_retry)]
     pub async fn chat_attempts(&self, prompt: &str, call: &Call) -> Result<String, ApiError> {
         let mut request = self
+            .endpoint
             .http
-            .post(format!("{}/v1/messages", self.base_url))
+            .post(format!("{}/v1/messages", self.endpoint.base_url))
             .header("anthropic-version", ANTHROPIC_VERSION)
             .header(retry_testkit::ATTEMPT_HEADER, call.next_attempt())
             .json(&json!({
-                "model": self.model,
+                "model": self.endpoint.model,
                 "max_tokens": 1024,
                 "messages": [{ "role": "user", "content": prompt }],
             }));
-        if let Some(key) = &self.api_key {
+        if let Some(key) = &self.endpoint.api_key {
             request = request.header("x-api-key", key);
         }
         let body = crate::success_body(request.send().await?).await?;

@@ -19,6 +19,34 @@ use std::time::Duration;
 pub use call::Call;
 pub use error::ApiError;
 
+/// Where an async client sends: the HTTP client with its request timeout, the
+/// API's base URL, the key, the model.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    http: reqwest::Client,
+    base_url: String,
+    api_key: Option<String>,
+    model: String,
+}
+
+impl Endpoint {
+    /// An endpoint at `base_url` whose requests are cut off after `timeout`, so a
+    /// server that hangs is a `Timeout`.
+    pub fn new(
+        base_url: &str,
+        api_key: Option<String>,
+        model: &str,
+        timeout: Duration,
+    ) -> Result<Endpoint, ApiError> {
+        Ok(Endpoint {
+            http: http_client(reqwest::Client::builder().timeout(timeout))?,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            api_key,
+            model: model.to_string(),
+        })
+    }
+}
+
 /// Builds an async HTTP client; TLS by rustls with the ring provider.
 pub fn http_client(builder: reqwest::ClientBuilder) -> Result<reqwest::Client, ApiError> {
     install_tls_provider();

@@ -6,15 +6,12 @@ use ai_retry::retry;
 use serde_json::{Value, json};
 
 use crate::sse::{Dialect, TokenStream};
-use crate::{ApiError, Call, demo::log_retry, http_client};
+use crate::{ApiError, Call, Endpoint, demo::log_retry};
 
 /// A chat client for `{base_url}/chat/completions`.
 #[derive(Debug, Clone)]
 pub struct OpenAi {
-    http: reqwest::Client,
-    base_url: String,
-    api_key: Option<String>,
-    model: String,
+    endpoint: Endpoint,
 }
 
 impl OpenAi {
@@ -27,10 +24,7 @@ impl OpenAi {
         timeout: Duration,
     ) -> Result<OpenAi, ApiError> {
         Ok(OpenAi {
-            http: http_client(reqwest::Client::builder().timeout(timeout))?,
-            base_url: base_url.trim_end_matches('/').to_string(),
-            api_key,
-            model: model.to_string(),
+            endpoint: Endpoint::new(base_url, api_key, model, timeout)?,
         })
     }
 
@@ -84,12 +78,13 @@ impl OpenAi {
 
     fn request(&self, prompt: &str, stream: bool, call: &Call) -> reqwest::RequestBuilder {
         let mut request = self
+            .endpoint
             .http
-            .post(format!("{}/chat/completions", self.base_url))
+            .post(format!("{}/chat/completions", self.endpoint.base_url))
             .header(retry_testkit::ATTEMPT_HEADER, call.next_attempt())
             .header(retry_testkit::IDEMPOTENCY_HEADER, call.idempotency_key())
-            .json(&request_body(&self.model, prompt, stream));
-        if let Some(key) = &self.api_key {
+            .json(&request_body(&self.endpoint.model, prompt, stream));
+        if let Some(key) = &self.endpoint.api_key {
             request = request.bearer_auth(key);
         }
         request
