@@ -28,13 +28,13 @@
 ///
 /// ```
 /// # use std::io;
-/// use ai_retry::runtime::{Backoff, ClassSet, ErrorClass, Policy, Retry, Step};
-/// use std::time::{Duration, Instant};
+/// use ai_retry::runtime::{Backoff, ClassSet, Clock, ErrorClass, Policy, Retry, Step};
+/// use std::time::Duration;
 ///
 /// fn fetch(calls: &mut u32) -> io::Result<&'static str> {
 ///     const POLICY: Policy = Policy::new().max_attempts(3).initial(Duration::from_millis(1));
 ///     let retry = Retry::classified(POLICY).on(ClassSet::EMPTY.with(ErrorClass::Connection));
-///     let mut attempts = retry.begin(Instant::now);
+///     let mut attempts = retry.begin(Clock::Std);
 ///     loop {
 ///         let result = (|| -> io::Result<&'static str> {
 ///             *calls += 1;

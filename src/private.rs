@@ -1,10 +1,9 @@
 //! What `#[retry]`'s expansion names, under one hidden path. Not a public API.
 
 use std::future::Future;
-use std::time::Instant;
 
 pub use core::time::Duration;
-pub use retry_runtime::{Backoff, ClassSet, ErrorClass, Policy, Retry, Step};
+pub use retry_runtime::{Attempts, Backoff, ClassSet, Clock, ErrorClass, Policy, Retry, Step};
 
 /// The function's return type, checked where the user wrote it.
 #[diagnostic::on_unimplemented(
@@ -49,20 +48,20 @@ pub fn attempt_blocking<R: AttemptResult, F: FnOnce() -> R>(attempt: F) -> R {
     attempt()
 }
 
-/// The blocking loop's clock.
-pub fn std_now() -> Instant {
-    Instant::now()
-}
-
 /// The blocking loop's sleep.
 pub fn thread_sleep(delay: Duration) {
     std::thread::sleep(delay)
 }
 
 #[cfg(feature = "tokio")]
-pub use retry_runtime::{settle_timeout, tokio_now, with_timeout};
+pub use retry_runtime::{settle_timeout, with_timeout};
+/// The async loop's sleep, boxed: the future then holds a pointer, not tokio's
+/// 112-byte `Sleep`, and every call moves that much less. The box is made only
+/// when a retry sleeps, never on the success path.
 #[cfg(feature = "tokio")]
-pub use tokio::time::sleep;
+pub fn sleep(delay: Duration) -> std::pin::Pin<Box<tokio::time::Sleep>> {
+    Box::pin(tokio::time::sleep(delay))
+}
 
 /// Without the `tokio` feature an `async fn` cannot sleep: these stand-ins turn
 /// that into an error that names the feature.
@@ -76,10 +75,6 @@ mod without_tokio {
         note = "enable it: `ai-retry = {{ version = \"0.1\", features = [\"tokio\"] }}` (it is on by default)"
     )]
     pub trait TokioFeature {}
-
-    pub fn tokio_now() -> Instant {
-        Instant::now()
-    }
 
     pub async fn sleep<D: TokioFeature>(_: D) {}
 

@@ -17,9 +17,14 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
         let krate = &plan.krate;
         quote!(#krate::__private)
     };
-    let retry = format_ident!("__ai_retry", span = Span::mixed_site());
     let attempts = format_ident!("__ai_attempts", span = Span::mixed_site());
-    let setup = setup(&plan, &private, &func.sig.ident, &retry);
+    // The `Retry` is rebuilt at each step from constants rather than kept in the
+    // future: only `Attempts` lives across awaits.
+    let retry = setup(&plan, &private, &func.sig.ident);
+    let (begin_async, begin_blocking) = (
+        begin(&plan, &private, quote!(#private::Clock::Tokio)),
+        begin(&plan, &private, quote!(#private::Clock::Std)),
+    );
     let clones = plan.clones.iter().map(|clone| {
         let ident = &clone.ident;
         if clone.mutable {
@@ -36,6 +41,7 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
     let typed = quote!(#at_ret::attempt::<#ret, _>);
     let into_result = quote!(<#ret as #at_ret::AttemptResult>::into_result);
     let from_result = quote!(<#ret as #at_ret::AttemptResult>::from_result);
+    let step = format_ident!("__ai_step", span = Span::mixed_site());
     let (result, forced) = (
         format_ident!("__ai_result", span = Span::mixed_site()),
         format_ident!("__ai_forced", span = Span::mixed_site()),
@@ -69,12 +75,14 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
             }
         };
         quote! {
-            #setup
-            let mut #attempts = #retry.begin(#private::tokio_now);
+            let mut #attempts = #begin_async;
             loop {
                 #(#clones)*
                 #await_attempt
-                match #retry.step(&mut #attempts, #into_result(#result), #forced) {
+                // Bound first: a temporary in a `match` scrutinee would live
+                // across the sleep's await, and the future would hold it.
+                let #step = #retry.step(&mut #attempts, #into_result(#result), #forced);
+                match #step {
                     #private::Step::Return(result) => return #from_result(result),
                     #private::Step::Sleep(delay) => #private::sleep(delay).await,
                 }
@@ -104,12 +112,12 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
             let body = func.body.stream();
             let typed = quote!(#at_ret::attempt_blocking::<#ret, _>);
             quote! {
-                #setup
-                let mut #attempts = #retry.begin(#private::std_now);
+                let mut #attempts = #begin_blocking;
                 loop {
                     #(#clones)*
                     let #result = #typed(|| { #body });
-                    match #retry.step(&mut #attempts, #into_result(#result), ::core::option::Option::None) {
+                    let #step = #retry.step(&mut #attempts, #into_result(#result), ::core::option::Option::None);
+                    match #step {
                         #private::Step::Return(result) => return #from_result(result),
                         #private::Step::Sleep(delay) => #private::thread_sleep(delay),
                     }
@@ -125,8 +133,19 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
     quote!(#func)
 }
 
-/// `let __ai_retry = Retry::…(POLICY).on(…).named(…)…;`
-fn setup(plan: &Plan, private: &TokenStream, name: &syn::Ident, retry: &syn::Ident) -> TokenStream {
+/// `Attempts::begin(&POLICY, budget, observed, now)`.
+fn begin(plan: &Plan, private: &TokenStream, now: TokenStream) -> TokenStream {
+    let policy = policy(plan, private);
+    let budget = match &plan.budget {
+        Some(path) => quote!(::core::option::Option::Some(&#path)),
+        None => quote!(::core::option::Option::None),
+    };
+    let observed = plan.on_retry.is_some();
+    quote!(#private::Attempts::begin(&#policy, #budget, #observed, #now))
+}
+
+/// `Retry::…(POLICY).on(…).named(…)…`: constants only, so rebuilding it costs nothing.
+fn setup(plan: &Plan, private: &TokenStream, name: &syn::Ident) -> TokenStream {
     let policy = policy(plan, private);
     let constructor = match &plan.retry_on {
         RetryOn::Any => quote!(#private::Retry::new(#policy)),
@@ -149,9 +168,7 @@ fn setup(plan: &Plan, private: &TokenStream, name: &syn::Ident, retry: &syn::Ide
     let on_retry = plan.on_retry.iter().map(|path| quote!(.on_retry(#path)));
     let budget = plan.budget.iter().map(|path| quote!(.budget(&#path)));
     let name = name.to_string();
-    quote! {
-        let #retry = #constructor.named(#name) #(#on_retry)* #(#budget)*;
-    }
+    quote!((#constructor.named(#name) #(#on_retry)* #(#budget)*))
 }
 
 /// The policy as a `const` block: evaluated at compile time, whatever the body.

@@ -1,9 +1,9 @@
 //! The async loop: `tokio::time` sleeps and clock, so paused-clock tests run instantly.
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::{ErrorClass, Retry, Step, TimedOut};
+use crate::{Clock, ErrorClass, Retry, Step, TimedOut};
 
 impl<E> Retry<E> {
     /// Awaits `attempt()` until it succeeds, fails with an error not to retry, or
@@ -32,7 +32,7 @@ impl<E> Retry<E> {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let mut attempts = self.begin(tokio_now);
+        let mut attempts = self.begin(Clock::Tokio);
         loop {
             match self.step(&mut attempts, attempt().await, None) {
                 Step::Return(result) => return result,
@@ -67,7 +67,7 @@ impl<E> Retry<E> {
         let Some(timeout) = self.policy.timeout else {
             return self.run_async(attempt).await;
         };
-        let mut attempts = self.begin(tokio_now);
+        let mut attempts = self.begin(Clock::Tokio);
         loop {
             let (timed, convert) = with_timeout(timeout, attempt());
             let (result, forced) = settle_timeout(timed.await, convert);
@@ -77,12 +77,6 @@ impl<E> Retry<E> {
             }
         }
     }
-}
-
-/// tokio's clock, which tests can pause and advance, as a `std` instant: the
-/// clock to pass to [`Retry::begin`] in async code.
-pub fn tokio_now() -> Instant {
-    tokio::time::Instant::now().into_std()
 }
 
 /// `attempt` cut off after `timeout`: tokio's `Timeout` future, to be awaited

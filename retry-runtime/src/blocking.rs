@@ -1,8 +1,6 @@
 //! The blocking loop: `std::thread::sleep` between attempts.
 
-use std::time::Instant;
-
-use crate::{Retry, Step};
+use crate::{Clock, Retry, Step};
 
 impl<E> Retry<E> {
     /// Calls `attempt` until it succeeds, fails with an error not to retry, or the
@@ -22,7 +20,7 @@ impl<E> Retry<E> {
     /// assert_eq!(result.unwrap_err(), "failure 3");
     /// ```
     pub fn run<T>(self, mut attempt: impl FnMut() -> Result<T, E>) -> Result<T, E> {
-        let mut attempts = self.begin(Instant::now);
+        let mut attempts = self.begin(Clock::Std);
         loop {
             match self.step(&mut attempts, attempt(), None) {
                 Step::Return(result) => return result,

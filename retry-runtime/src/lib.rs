@@ -42,11 +42,11 @@ mod retry;
 mod timed_out;
 
 #[cfg(feature = "tokio")]
-pub use asynchronous::{settle_timeout, tokio_now, with_timeout};
+pub use asynchronous::{settle_timeout, with_timeout};
 pub use budget::RetryBudget;
 pub use class::{ClassSet, Classify, ErrorClass};
 pub use duration::{DURATION_UNITS, parse_duration};
 pub use event::RetryEvent;
 pub use policy::{Backoff, Policy};
-pub use retry::{Attempts, Retry, Step};
+pub use retry::{Attempts, Clock, Retry, Step};
 pub use timed_out::TimedOut;

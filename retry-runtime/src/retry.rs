@@ -131,25 +131,16 @@ impl<E> Retry<E> {
         &self.policy
     }
 
-    /// Begins a call: records it with the budget, if any, and starts the clock
-    /// `now` when something will read the elapsed time (a deadline, `on_retry`,
+    /// Begins a call: records it with the budget, if any, and starts `clock`
+    /// when something will read the elapsed time (a deadline, `on_retry`,
     /// `tracing`), so the success path reads no clock at all.
     ///
     /// This and [`step`](Retry::step) are the loop's two halves; `#[retry]` writes
     /// the loop around them inline, so each attempt is a block of the user's own
     /// function rather than a closure.
-    pub fn begin(&self, now: fn() -> Instant) -> Attempts {
-        if let Some(budget) = self.budget {
-            budget.deposit();
-        }
-        let needs_clock =
-            self.policy.deadline.is_some() || self.on_retry.is_some() || cfg!(feature = "tracing");
-        Attempts {
-            number: 1,
-            previous: self.policy.initial,
-            start: if needs_clock { Some(now()) } else { None },
-            now,
-        }
+    #[inline]
+    pub fn begin(&self, clock: Clock) -> Attempts {
+        Attempts::begin(&self.policy, self.budget, self.on_retry.is_some(), clock)
     }
 
     /// Decides what follows an attempt's `result`: return it (success, an error
@@ -173,7 +164,10 @@ impl<E> Retry<E> {
     }
 
     /// Steps 2–5 of the loop after the current attempt failed with `error`: the
-    /// sleep before the next attempt, or `None` to return the error now.
+    /// sleep before the next attempt, or `None` to return the error now. Kept out
+    /// of line: the success path never comes here.
+    #[cold]
+    #[inline(never)]
     fn next_delay(
         &self,
         attempts: &mut Attempts,
@@ -193,8 +187,9 @@ impl<E> Retry<E> {
         if !retryable {
             return None;
         }
-        let computed = backoff::delay(&self.policy, attempt, attempts.previous, fastrand::f64());
-        attempts.previous = computed;
+        let previous = Duration::from_nanos(attempts.previous_ns);
+        let computed = backoff::delay(&self.policy, attempt, previous, fastrand::f64());
+        attempts.previous_ns = u64::try_from(computed.as_nanos()).unwrap_or(u64::MAX);
         let hint = self.server_hint.and_then(|hint| hint(error));
         let delay = match hint {
             // Never retry before the server allows, never sleep past max_delay.
@@ -257,12 +252,55 @@ pub enum Step<T, E> {
 #[derive(Debug)]
 pub struct Attempts {
     number: u32,
-    previous: Duration,
+    previous_ns: u64,
     start: Option<Instant>,
-    now: fn() -> Instant,
+    clock: Clock,
+}
+
+/// The clock a loop reads: std's for blocking loops, tokio's (which tests can
+/// pause and advance) for async ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// `std::time::Instant::now`.
+    Std,
+    /// `tokio::time::Instant::now` (std's without the `tokio` feature).
+    Tokio,
+}
+
+impl Clock {
+    /// The current instant on this clock.
+    pub fn now(self) -> Instant {
+        match self {
+            #[cfg(feature = "tokio")]
+            Clock::Tokio => tokio::time::Instant::now().into_std(),
+            _ => Instant::now(),
+        }
+    }
 }
 
 impl Attempts {
+    /// [`Retry::begin`] from its parts, so generated code need not keep a
+    /// `Retry` alive across awaits: `observed` says an `on_retry` will read the
+    /// elapsed time.
+    #[inline]
+    pub fn begin(
+        policy: &Policy,
+        budget: Option<&RetryBudget>,
+        observed: bool,
+        clock: Clock,
+    ) -> Attempts {
+        if let Some(budget) = budget {
+            budget.deposit();
+        }
+        let needs_clock = policy.deadline.is_some() || observed || cfg!(feature = "tracing");
+        Attempts {
+            number: 1,
+            previous_ns: u64::try_from(policy.initial.as_nanos()).unwrap_or(u64::MAX),
+            start: if needs_clock { Some(clock.now()) } else { None },
+            clock,
+        }
+    }
+
     /// The attempt under way, 1-based.
     pub fn number(&self) -> u32 {
         self.number
@@ -270,7 +308,7 @@ impl Attempts {
 
     fn elapsed(&self) -> Duration {
         self.start.map_or(Duration::ZERO, |start| {
-            (self.now)().saturating_duration_since(start)
+            self.clock.now().saturating_duration_since(start)
         })
     }
 }

@@ -1,0 +1,121 @@
+//! `cargo bench --bench overhead`: the success path of a trivial function, bare
+//! vs `#[retry]` vs backon, tokio-retry2 and tokio-retry doing the same, in one
+//! process; prints time per call and the ratio to bare.
+
+mod support;
+
+use std::hint::black_box;
+use std::io;
+use std::time::Duration;
+
+use ai_retry::retry;
+use backon::{BlockingRetryable, ExponentialBuilder, Retryable};
+use criterion::Criterion;
+use support::{mean_ns, poll_once};
+use tokio_retry2::MapErr;
+
+#[inline(never)]
+fn bare(x: u64) -> io::Result<u64> {
+    Ok(black_box(x).wrapping_mul(3))
+}
+
+#[inline(never)]
+async fn bare_async(x: u64) -> io::Result<u64> {
+    Ok(black_box(x).wrapping_mul(3))
+}
+
+#[inline(never)]
+#[retry(max = 3, backoff = "exp_jitter", on = RateLimit | Timeout | Overloaded)]
+fn retried(x: u64) -> io::Result<u64> {
+    Ok(black_box(x).wrapping_mul(3))
+}
+
+#[inline(never)]
+#[retry(max = 3, backoff = "exp_jitter", on = RateLimit | Timeout | Overloaded)]
+async fn retried_async(x: u64) -> io::Result<u64> {
+    Ok(black_box(x).wrapping_mul(3))
+}
+
+const SYNC: &str = "overhead-sync";
+const ASYNC: &str = "overhead-async";
+
+fn benches(c: &mut Criterion) {
+    let mut sync = c.benchmark_group(SYNC);
+    sync.bench_function("bare", |b| b.iter(|| bare(black_box(7))));
+    sync.bench_function("ai-retry", |b| b.iter(|| retried(black_box(7))));
+    sync.bench_function("backon", |b| {
+        b.iter(|| {
+            (|| bare(black_box(7)))
+                .retry(ExponentialBuilder::default().with_jitter())
+                .call()
+        })
+    });
+    sync.finish();
+
+    let mut asynchronous = c.benchmark_group(ASYNC);
+    asynchronous.bench_function("bare", |b| b.iter(|| poll_once(bare_async(black_box(7)))));
+    asynchronous.bench_function("ai-retry", |b| {
+        b.iter(|| poll_once(retried_async(black_box(7))))
+    });
+    asynchronous.bench_function("backon", |b| {
+        b.iter(|| {
+            poll_once(
+                (|| bare_async(black_box(7))).retry(ExponentialBuilder::default().with_jitter()),
+            )
+        })
+    });
+    asynchronous.bench_function("tokio-retry2", |b| {
+        b.iter(|| {
+            let strategy = tokio_retry2::strategy::ExponentialBackoff::from_millis(10)
+                .map(tokio_retry2::strategy::jitter)
+                .take(2);
+            poll_once(tokio_retry2::Retry::spawn(strategy, || async {
+                bare_async(black_box(7)).await.map_transient_err()
+            }))
+        })
+    });
+    asynchronous.bench_function("tokio-retry", |b| {
+        b.iter(|| {
+            let strategy = tokio_retry::strategy::ExponentialBackoff::from_millis(10)
+                .map(tokio_retry::strategy::jitter)
+                .take(2);
+            poll_once(tokio_retry::Retry::start(strategy, || {
+                bare_async(black_box(7))
+            }))
+        })
+    });
+    asynchronous.finish();
+}
+
+fn main() {
+    let mut criterion = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .configure_from_args();
+    benches(&mut criterion);
+    criterion.final_summary();
+    report();
+}
+
+/// The table for README.md: time per call and the ratio to bare.
+fn report() {
+    println!("\n| group | implementation | time per call | vs bare |");
+    println!("|---|---|---|---|");
+    for (group, names) in [
+        (SYNC, &["bare", "ai-retry", "backon"][..]),
+        (
+            ASYNC,
+            &["bare", "ai-retry", "backon", "tokio-retry2", "tokio-retry"][..],
+        ),
+    ] {
+        let Some(bare) = mean_ns(group, "bare") else {
+            println!("| {group} | (no estimates: run without --test) | | |");
+            continue;
+        };
+        for name in names {
+            if let Some(ns) = mean_ns(group, name) {
+                println!("| {group} | {name} | {ns:.2} ns | {:.2}x |", ns / bare);
+            }
+        }
+    }
+}
