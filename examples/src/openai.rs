@@ -37,6 +37,12 @@ impl OpenAi {
     /// One attempt per run of the body; `call` carries what the attempts share.
     #[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "30s", deadline = "3m", on_retry = log_retry)]
     pub async fn chat_attempts(&self, prompt: &str, call: &Call) -> Result<String, ApiError> {
+        self.attempt(prompt, call).await
+    }
+
+    /// A single attempt, not retried: the unit other retry policies (the
+    /// benchmarks' peers) wrap.
+    pub async fn attempt(&self, prompt: &str, call: &Call) -> Result<String, ApiError> {
         let response = self.request(prompt, false, call).send().await?;
         let body = crate::success_body(response).await?;
         parse_answer(&body)

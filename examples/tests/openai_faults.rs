@@ -198,10 +198,10 @@ async fn the_api_key_never_appears_in_errors() {
 }
 
 #[tokio::test]
-async fn rate_limit_mode_refuses_honestly_and_no_caller_returns_early() {
+async fn rate_limit_mode_hints_are_honest_and_honoured() {
     use retry_testkit::{Config, RateLimit, TestServer};
     let server = TestServer::start(Config::rate_limited(RateLimit {
-        per_second: 50.0,
+        per_second: 20.0,
         burst: 1,
     }))
     .await
@@ -213,30 +213,32 @@ async fn rate_limit_mode_refuses_honestly_and_no_caller_returns_early() {
         TIMEOUT,
     )
     .unwrap();
-    let calls = (0..3).map(|i| {
-        let client = client.clone();
-        tokio::spawn(async move { client.chat(&format!("caller {i}")).await })
-    });
-    let mut answered = 0;
+    let calls: Vec<_> = (0..10)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move { client.chat(&format!("caller {i}")).await })
+        })
+        .collect();
     for call in calls {
-        if call.await.unwrap().is_ok() {
-            answered += 1;
-        }
+        assert!(
+            call.await.unwrap().is_ok(),
+            "every caller that waits as told gets in"
+        );
     }
     let requests = server.requests();
     let refused = requests.iter().filter(|r| r.status == 429).count();
     assert!(
-        refused >= 2,
-        "three callers at once against a burst of one: {requests:?}"
+        refused >= 1,
+        "ten callers against a burst of one: {requests:?}"
     );
-    assert_eq!(
-        requests.iter().filter(|r| r.status == 200).count(),
-        answered
-    );
-    assert!(answered >= 1);
-    assert!(
-        requests.len() <= 3 * 4,
-        "never more than max attempts per call"
-    );
+    assert_eq!(requests.len(), 10 + refused);
+    // The server reserves the slot it names; a client that honours it needs one retry.
+    for request in &requests {
+        let same_call = requests
+            .iter()
+            .filter(|r| r.idempotency_key == request.idempotency_key)
+            .count();
+        assert!(same_call <= 2, "{request:?}");
+    }
     assert_none_early(&requests);
 }

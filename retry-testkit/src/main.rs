@@ -22,6 +22,8 @@ OPTIONS:
                      with an honest retry-after, and refused again if early
     --burst N        the rate limiter's bucket size (default: the rate, at least 1)
     --latency D      delay every answer by D (e.g. 50ms)
+    --then FAULT     what to do once the script is used up (default ok; e.g. 503
+                     for an outage)
     -h, --help       this text
 
 Point clients at it with OPENAI_BASE_URL=http://127.0.0.1:PORT/v1 or
@@ -99,6 +101,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Config>, 
                     .filter(|r| r.is_finite() && *r > 0.0);
                 rate = Some(number.ok_or("--rate takes a positive number of requests per second")?);
             }
+            "--then" => config.fallback = Some(value("--then")?.parse()?),
             "--burst" => {
                 burst = Some(
                     value("--burst")?

@@ -36,6 +36,9 @@ pub struct Config {
     pub port: u16,
     /// Print each request to stderr as it is answered.
     pub echo: bool,
+    /// What to do once the script is used up (outside rate-limit mode):
+    /// `Fault::Ok` unless set, e.g. `Fault::Status(503)` for an outage.
+    pub fallback: Option<Fault>,
 }
 
 impl Config {
@@ -437,8 +440,13 @@ fn plan(state: &State, api_key: &str, caller: &str, now: Instant) -> Plan {
             early,
             refused: Some(wait),
         },
-        _ => Plan {
+        Some(Admission::Allowed) => Plan {
             fault: Fault::Ok,
+            early,
+            refused: None,
+        },
+        None => Plan {
+            fault: state.config.fallback.clone().unwrap_or(Fault::Ok),
             early,
             refused: None,
         },
