@@ -9,6 +9,7 @@
 pub mod anthropic;
 pub mod blocking;
 mod call;
+pub mod chaos;
 pub mod demo;
 mod error;
 pub mod openai;

@@ -56,6 +56,48 @@ impl Fault {
     pub const OVERLOADED: Fault = Fault::Status(529);
 }
 
+/// Chaos mode: every fault the server knows, mixed at random (seeded, so a
+/// failing run can be replayed), absurd headers included.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Chaos {
+    /// The random seed.
+    pub seed: u64,
+    /// How long a hang lasts: longer than the client's timeout.
+    pub hang: Duration,
+}
+
+impl Chaos {
+    /// The next fault: about 40% answers, the rest spread over every failure.
+    pub fn pick(&self, rng: &mut fastrand::Rng) -> Fault {
+        let ms = |rng: &mut fastrand::Rng, low: u64, high: u64| rng.u64(low..high);
+        match rng.u32(0..100) {
+            0..40 => Fault::Ok,
+            40..43 => Fault::RateLimit(Hint::RetryAfterSecs(ms(rng, 20, 300) as f64 / 1000.0)),
+            43..46 => Fault::RateLimit(Hint::RetryAfterMs(ms(rng, 20, 300) as f64)),
+            46..48 => Fault::RateLimit(Hint::RetryAfterDate(1)),
+            48..51 => Fault::RateLimit(Hint::OpenAiReset(format!("{}ms", ms(rng, 20, 300)))),
+            51..54 => Fault::RateLimit(Hint::AnthropicReset(Duration::from_millis(ms(
+                rng, 20, 300,
+            )))),
+            54..56 => Fault::RateLimit(Hint::RawRetryAfter("99999999999".into())),
+            56..58 => Fault::RateLimit(Hint::RawRetryAfter("-5".into())),
+            58..60 => Fault::RateLimit(Hint::RawRetryAfter("Wed, 99 Foo 1999 soon".into())),
+            60..62 => Fault::RateLimit(Hint::None),
+            62..77 => Fault::Status([500, 502, 503, 504, 529][rng.usize(0..5)]),
+            77..80 => Fault::Hang(self.hang),
+            80..85 => Fault::Drop,
+            85..88 => Fault::Malformed,
+            88..90 => Fault::Quota,
+            90..91 => Fault::TooLarge,
+            91..92 => Fault::SpendLimit,
+            92..93 => Fault::ShouldRetry(500, false),
+            93..94 => Fault::ShouldRetry(400, true),
+            94..97 => Fault::StreamDies(rng.usize(0..4)),
+            _ => Fault::Status([400, 401, 404][rng.usize(0..3)]),
+        }
+    }
+}
+
 /// Parses the binary's script syntax: `ok`, `429`, `429:retry-after=2`,
 /// `429:retry-after-ms=1500`, `429:retry-after-date=3`, `429:openai-reset=1s`,
 /// `429:anthropic-reset=2s`, `429:retry-after-raw=soon`, `quota`, `too-large`,

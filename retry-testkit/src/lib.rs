@@ -27,7 +27,7 @@ mod limiter;
 mod server;
 
 pub use api::{Api, answer_for};
-pub use fault::{Fault, Hint, parse_script};
+pub use fault::{Chaos, Fault, Hint, parse_script};
 pub use limiter::RateLimit;
 pub use server::{Config, RequestRecord, TestServer};
 

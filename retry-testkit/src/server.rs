@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 
 use crate::api::{self, Api};
 use crate::limiter::{Admission, Limiter, RateLimit};
-use crate::{ATTEMPT_HEADER, Fault, Hint, IDEMPOTENCY_HEADER};
+use crate::{ATTEMPT_HEADER, Chaos, Fault, Hint, IDEMPOTENCY_HEADER};
 
 type Body = BoxBody<Bytes, io::Error>;
 
@@ -39,6 +39,8 @@ pub struct Config {
     /// What to do once the script is used up (outside rate-limit mode):
     /// `Fault::Ok` unless set, e.g. `Fault::Status(503)` for an outage.
     pub fallback: Option<Fault>,
+    /// Chaos mode: once the script is used up, every fault it knows, at random.
+    pub chaos: Option<Chaos>,
 }
 
 impl Config {
@@ -86,6 +88,7 @@ struct State {
     started: Instant,
     config: Config,
     script: Mutex<VecDeque<Fault>>,
+    chaos: Mutex<fastrand::Rng>,
     limiter: Mutex<Limiter>,
     log: Mutex<Vec<RequestRecord>>,
     ids: AtomicU64,
@@ -167,6 +170,12 @@ impl TestServer {
     pub fn requests(&self) -> Vec<RequestRecord> {
         lock(&self.state.log).clone()
     }
+
+    /// Every request since the last call, removed from the log: long runs stay
+    /// in constant memory.
+    pub fn take_requests(&self) -> Vec<RequestRecord> {
+        std::mem::take(&mut *lock(&self.state.log))
+    }
 }
 
 fn bind(config: Config) -> io::Result<(std::net::TcpListener, SocketAddr, Arc<State>)> {
@@ -176,6 +185,7 @@ fn bind(config: Config) -> io::Result<(std::net::TcpListener, SocketAddr, Arc<St
     let state = Arc::new(State {
         started: Instant::now(),
         script: Mutex::new(config.script.iter().cloned().collect()),
+        chaos: Mutex::new(fastrand::Rng::with_seed(config.chaos.map_or(0, |c| c.seed))),
         config,
         limiter: Mutex::new(Limiter::default()),
         log: Mutex::new(Vec::new()),
@@ -423,7 +433,14 @@ async fn handle(
 fn plan(state: &State, api_key: &str, caller: &str, now: Instant) -> Plan {
     let mut limiter = lock(&state.limiter);
     let early = limiter.is_early(caller, now);
-    if let Some(fault) = lock(&state.script).pop_front() {
+    let scripted = lock(&state.script).pop_front();
+    let chaotic = || {
+        state
+            .config
+            .chaos
+            .map(|chaos| chaos.pick(&mut lock(&state.chaos)))
+    };
+    if let Some(fault) = scripted.or_else(chaotic) {
         return Plan {
             fault,
             early,

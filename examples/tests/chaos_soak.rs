@@ -1,0 +1,35 @@
+//! A short chaos soak in the suite (the long one is `cargo run --release
+//! --example chaos -- --calls 50000 --concurrency 200`): every fault at random,
+//! and every promise checked.
+
+use ai_retry_examples::chaos::{Soak, soak};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_hundred_chaotic_calls_keep_every_promise() {
+    let report = soak(Soak {
+        calls: 500,
+        concurrency: 100,
+        seed: 42,
+    })
+    .await;
+    assert!(report.problems().is_empty(), "{:#?}", report.problems());
+    assert_eq!(report.panics, 0);
+    assert_eq!(report.deadline_overruns, 0);
+    assert_eq!(report.early, 0);
+    assert!(report.lost_errors.is_empty(), "{:?}", report.lost_errors);
+    // The mix really was chaotic: answers, retried failures and permanent ones.
+    assert!(report.ok > 0);
+    for kind in ["429", "drop", "malformed", "hang 1s", "529"] {
+        assert!(
+            report.faults.get(kind).copied().unwrap_or(0) > 0,
+            "no {kind} in {:?}",
+            report.faults
+        );
+    }
+    // Memory: the run keeps summaries, not logs.
+    assert!(
+        report.rss_kib.1 < report.rss_kib.0 + 32 * 1024,
+        "{:?}",
+        report.rss_kib
+    );
+}
