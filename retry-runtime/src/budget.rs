@@ -103,10 +103,13 @@ impl RetryBudget {
         self.floor
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
                 let (window, used) = ((word >> 32) as u32, word as u32);
-                match (window == second, used < self.floor_per_sec) {
-                    (false, _) => Some(((second as u64) << 32) | 1),
-                    (true, true) => Some(word + 1),
-                    (true, false) => None,
+                // The window only moves forward: a thread that read the clock just
+                // before another moved it on counts against the newer second,
+                // rather than reopening the old one with a fresh floor.
+                match (second > window, used < self.floor_per_sec) {
+                    (true, _) => Some((u64::from(second) << 32) | 1),
+                    (false, true) => Some(word + 1),
+                    (false, false) => None,
                 }
             })
             .is_ok()
@@ -148,6 +151,8 @@ mod tests {
         assert_eq!(in_second(7), 3);
         assert_eq!(in_second(7), 0);
         assert_eq!(in_second(8), 3);
+        // A stale second does not reopen an older window.
+        assert_eq!(in_second(7), 0);
     }
 
     #[test]
