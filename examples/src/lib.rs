@@ -6,6 +6,8 @@
 //! - [`anthropic::Anthropic`]: `async fn` chat with 529 overload (`anthropic_chat`);
 //! - [`blocking::BlockingOpenAi`]: a plain `fn` with `reqwest::blocking` (`blocking_chat`).
 
+#![forbid(unsafe_code)]
+
 pub mod anthropic;
 pub mod blocking;
 mod call;

@@ -7,6 +7,8 @@
 //! is emitted unchanged beside the errors, so the rest of the crate still
 //! type-checks.
 
+#![forbid(unsafe_code)]
+
 use proc_macro::TokenStream;
 use quote::ToTokens;
 

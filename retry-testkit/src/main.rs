@@ -24,6 +24,8 @@ OPTIONS:
     --latency D      delay every answer by D (e.g. 50ms)
     --then FAULT     what to do once the script is used up (default ok; e.g. 503
                      for an outage)
+    --chaos SEED     chaos mode: every fault at random (seeded), absurd headers
+                     included, once the script is used up
     -h, --help       this text
 
 Point clients at it with OPENAI_BASE_URL=http://127.0.0.1:PORT/v1 or
@@ -101,6 +103,15 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Config>, 
                     .filter(|r| r.is_finite() && *r > 0.0);
                 rate = Some(number.ok_or("--rate takes a positive number of requests per second")?);
             }
+            "--chaos" => {
+                let seed = value("--chaos")?
+                    .parse()
+                    .map_err(|_| "--chaos takes a number (the seed)")?;
+                config.chaos = Some(retry_testkit::Chaos {
+                    seed,
+                    hang: std::time::Duration::from_secs(30),
+                });
+            }
             "--then" => config.fallback = Some(value("--then")?.parse()?),
             "--burst" => {
                 burst = Some(
@@ -154,6 +165,9 @@ mod tests {
             })
         );
         assert!(parse(&["--help"]).unwrap().is_none());
+        let chaos = parse(&["--chaos", "7", "--then", "503"]).unwrap().unwrap();
+        assert_eq!(chaos.chaos.map(|c| c.seed), Some(7));
+        assert_eq!(chaos.fallback, Some(retry_testkit::Fault::Status(503)));
         assert!(parse(&["--rate", "-1"]).is_err());
         assert!(parse(&["--script", "nonsense"]).is_err());
         assert!(parse(&["--bogus"]).is_err());
