@@ -41,7 +41,11 @@ fn main() -> ExitCode {
         "deadline {DEADLINE:?} + slack {SLACK:?}: overruns {}, worst past the deadline {:?}",
         report.deadline_overruns, report.worst_overrun
     );
-    println!("lost errors: {}", report.lost_errors.len());
+    println!(
+        "lost errors: {}   errors showing the API key: {}",
+        report.lost_errors.len(),
+        report.leaked_secrets
+    );
     println!(
         "resident memory: {} KiB after the first batch, {} KiB at the end",
         report.rss_kib.0, report.rss_kib.1

@@ -20,6 +20,9 @@ pub const DEADLINE: Duration = Duration::from_secs(3);
 /// A call may pass its deadline by one request in flight, plus scheduling.
 pub const SLACK: Duration = Duration::from_millis(REQUEST_TIMEOUT.as_millis() as u64 + 150);
 
+/// The key the soak's client sends; no error may show it.
+const API_KEY: &str = "sk-chaos-secret";
+
 /// The call under test: the client's single attempt, retried with a deadline.
 #[retry(max = 8, initial = "20ms", max_delay = "2s", deadline = "3s")]
 pub async fn chaos_call(client: &OpenAi, prompt: &str, call: &Call) -> Result<String, ApiError> {
@@ -58,6 +61,8 @@ pub struct Report {
     pub panics: usize,
     /// Calls whose error is not what their last attempt got.
     pub lost_errors: Vec<String>,
+    /// Errors whose text shows the API key.
+    pub leaked_secrets: usize,
     /// Resident memory after the first batch and at the end, in KiB.
     pub rss_kib: (u64, u64),
     /// Wall time.
@@ -76,6 +81,9 @@ impl Report {
                 "{} calls overran the deadline (worst {:?})",
                 self.deadline_overruns, self.worst_overrun
             ));
+        }
+        if self.leaked_secrets > 0 {
+            problems.push(format!("{} errors show the API key", self.leaked_secrets));
         }
         if self.panics > 0 {
             problems.push(format!("{} calls panicked", self.panics));
@@ -106,7 +114,7 @@ pub async fn soak(plan: Soak) -> Report {
     let client = Arc::new(
         OpenAi::new(
             &server.openai_base_url(),
-            Some("sk-chaos-secret".into()),
+            Some(API_KEY.into()),
             "gpt-4o-mini",
             REQUEST_TIMEOUT,
         )

@@ -17,6 +17,7 @@ async fn five_hundred_chaotic_calls_keep_every_promise() {
     assert_eq!(report.deadline_overruns, 0);
     assert_eq!(report.early, 0);
     assert!(report.lost_errors.is_empty(), "{:?}", report.lost_errors);
+    assert_eq!(report.leaked_secrets, 0);
     // The mix really was chaotic: answers, retried failures and permanent ones.
     assert!(report.ok > 0);
     for kind in ["429", "drop", "malformed", "hang 1s", "529"] {

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, SystemTime};
 
-pub use ::http::{HeaderMap, HeaderValue, StatusCode};
+pub use ::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 use crate::ErrorClass;
 use crate::duration::{parse_decimal, parse_duration};

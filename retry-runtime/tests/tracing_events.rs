@@ -1,0 +1,67 @@
+//! With the `tracing` feature, every retry is one event, and no event carries
+//! the error's text (which could hold a request, a URL or a key).
+#![cfg(feature = "tracing")]
+
+use retry_runtime::{Backoff, Classify, ErrorClass, Policy, Retry};
+use std::fmt::Write;
+use std::sync::{Arc, Mutex};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Metadata, Subscriber};
+
+/// Writes every event's fields into a shared string.
+struct Capture(Arc<Mutex<String>>);
+
+struct Fields<'a>(&'a mut String);
+
+impl Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        let _ = write!(self.0, "{}={:?} ", field.name(), value);
+    }
+}
+
+impl Subscriber for Capture {
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+    fn event(&self, event: &Event<'_>) {
+        let mut text = self.0.lock().unwrap();
+        event.record(&mut Fields(&mut text));
+        text.push('\n');
+    }
+    fn enter(&self, _: &Id) {}
+    fn exit(&self, _: &Id) {}
+}
+
+#[derive(Debug)]
+struct KeyInError(&'static str);
+
+impl Classify for KeyInError {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::Server
+    }
+}
+
+#[test]
+fn one_event_per_retry_and_no_error_text() {
+    let captured = Arc::new(Mutex::new(String::new()));
+    let policy = Policy::new().max_attempts(3).backoff(Backoff::None);
+    tracing::subscriber::with_default(Capture(captured.clone()), || {
+        let result: Result<(), _> = Retry::classified(policy)
+            .named("chat")
+            .run(|| Err(KeyInError("Bearer sk-live-SECRET")));
+        assert!(result.is_err());
+    });
+    let text = captured.lock().unwrap().clone();
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(
+        text.contains("function=\"chat\"") && text.contains("class=\"Server\""),
+        "{text}"
+    );
+    assert!(!text.contains("SECRET"), "{text}");
+}
