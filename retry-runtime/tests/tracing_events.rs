@@ -38,8 +38,15 @@ impl Subscriber for Capture {
     fn exit(&self, _: &Id) {}
 }
 
+/// An error whose text holds a key, as an HTTP error's might.
 #[derive(Debug)]
 struct KeyInError(&'static str);
+
+impl std::fmt::Display for KeyInError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "request failed with {}", self.0)
+    }
+}
 
 impl Classify for KeyInError {
     fn class(&self) -> ErrorClass {
