@@ -26,7 +26,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let report = runtime.block_on(soak(plan));
+    let report = match runtime.block_on(soak(plan)) {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("chaos: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     println!(
         "calls: {} ({} concurrent, seed {}) in {:.1?}",
         report.calls, plan.concurrency, plan.seed, report.elapsed

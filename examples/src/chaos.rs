@@ -100,7 +100,7 @@ impl Report {
 }
 
 /// Runs the soak on the current runtime.
-pub async fn soak(plan: Soak) -> Report {
+pub async fn soak(plan: Soak) -> Result<Report, ApiError> {
     let chaos = Chaos {
         seed: plan.seed,
         hang: Duration::from_secs(1),
@@ -110,16 +110,13 @@ pub async fn soak(plan: Soak) -> Report {
         ..Config::default()
     })
     .await
-    .expect("loopback server");
-    let client = Arc::new(
-        OpenAi::new(
-            &server.openai_base_url(),
-            Some(API_KEY.into()),
-            "gpt-4o-mini",
-            REQUEST_TIMEOUT,
-        )
-        .expect("client"),
-    );
+    .map_err(|e| ApiError::Setup(format!("cannot start the local server: {e}")))?;
+    let client = Arc::new(OpenAi::new(
+        &server.openai_base_url(),
+        Some(API_KEY.into()),
+        "gpt-4o-mini",
+        REQUEST_TIMEOUT,
+    )?);
     let mut report = Report {
         calls: plan.calls,
         ..Report::default()
@@ -156,7 +153,7 @@ pub async fn soak(plan: Soak) -> Report {
     }
     report.rss_kib.1 = rss_kib();
     report.elapsed = start.elapsed();
-    report
+    Ok(report)
 }
 
 fn record(

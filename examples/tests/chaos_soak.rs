@@ -11,7 +11,8 @@ async fn five_hundred_chaotic_calls_keep_every_promise() {
         concurrency: 100,
         seed: 42,
     })
-    .await;
+    .await
+    .expect("the soak runs");
     assert!(report.problems().is_empty(), "{:#?}", report.problems());
     assert_eq!(report.panics, 0);
     assert_eq!(report.deadline_overruns, 0);
