@@ -42,6 +42,12 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
     let into_result = quote!(<#ret as #at_ret::AttemptResult>::into_result);
     let from_result = quote!(<#ret as #at_ret::AttemptResult>::from_result);
     let step = format_ident!("__ai_step", span = Span::mixed_site());
+    // Bindings in the match arms are mixed-site too: a user's `const delay` in
+    // scope would otherwise turn them into constant patterns.
+    let (done, delay) = (
+        format_ident!("__ai_done", span = Span::mixed_site()),
+        format_ident!("__ai_delay", span = Span::mixed_site()),
+    );
     let (result, forced) = (
         format_ident!("__ai_result", span = Span::mixed_site()),
         format_ident!("__ai_forced", span = Span::mixed_site()),
@@ -83,8 +89,8 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
                 // across the sleep's await, and the future would hold it.
                 let #step = #retry.step(&mut #attempts, #into_result(#result), #forced);
                 match #step {
-                    #private::Step::Return(result) => return #from_result(result),
-                    #private::Step::Sleep(delay) => #private::sleep(delay).await,
+                    #private::Step::Return(#done) => return #from_result(#done),
+                    #private::Step::Sleep(#delay) => #private::sleep(#delay).await,
                 }
             }
         }
@@ -118,8 +124,8 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
                     let #result = #typed(|| { #body });
                     let #step = #retry.step(&mut #attempts, #into_result(#result), ::core::option::Option::None);
                     match #step {
-                        #private::Step::Return(result) => return #from_result(result),
-                        #private::Step::Sleep(delay) => #private::thread_sleep(delay),
+                        #private::Step::Return(#done) => return #from_result(#done),
+                        #private::Step::Sleep(#delay) => #private::thread_sleep(#delay),
                     }
                 }
             }
