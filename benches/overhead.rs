@@ -2,6 +2,8 @@
 //! vs `#[retry]` vs backon, tokio-retry2 and tokio-retry doing the same, in one
 //! process; prints time per call and the ratio to bare.
 
+#[path = "../retry-runtime/tests/support/poll_once.rs"]
+mod poll_once;
 mod support;
 
 use std::hint::black_box;
@@ -11,7 +13,8 @@ use std::time::Duration;
 use ai_retry::retry;
 use backon::{BlockingRetryable, ExponentialBuilder, Retryable};
 use criterion::Criterion;
-use support::{mean_ns, poll_once};
+use poll_once::poll_once;
+use support::mean_ns;
 use tokio_retry2::MapErr;
 
 #[inline(never)]

@@ -1,24 +1,8 @@
-//! Shared by the benches: polling a ready future without a runtime, and
-//! reading criterion's estimates back for the ratio tables.
+//! Shared by the benches: criterion's estimates read back for the ratio tables.
 
 #![allow(dead_code, reason = "each bench uses part of this")]
 
-use std::future::Future;
 use std::path::PathBuf;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
-
-/// Polls `future` once with a no-op waker: the success path never waits.
-pub fn poll_once<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("the success path must not wait"),
-    }
-}
 
 /// criterion's mean estimate for `group/function`, in nanoseconds.
 pub fn mean_ns(group: &str, function: &str) -> Option<f64> {

@@ -3,9 +3,12 @@
 
 #[path = "../retry-runtime/tests/support/counting_alloc.rs"]
 mod counting_alloc;
+#[path = "../retry-runtime/tests/support/poll_once.rs"]
+mod poll_once;
 
 use ai_retry::retry;
-use counting_alloc::{Counting, allocations_in, poll_once};
+use counting_alloc::{Counting, allocations_in};
+use poll_once::poll_once;
 use std::io;
 
 #[global_allocator]

@@ -102,24 +102,14 @@ fn parse_one(
     let key = Ident::parse_any(input)
         .map_err(|e| syn::Error::new(e.span(), format!("expected a key: one of {}", list(KEYS))))?;
     let name = key.to_string();
-    let key_span = key.span();
     if name == "clone" {
         let idents = parse_clone(input)?;
         let span = spanned_all(&key, &idents);
-        return set_once(
-            &mut args.clone,
-            &key,
-            Keyed {
-                key: key_span,
-                value: idents,
-                span,
-            },
-            errors,
-        );
+        return set_once(&mut args.clone, &key, idents, span, errors);
     }
     if !KEYS.contains(&name.as_str()) {
         return Err(syn::Error::new(
-            key_span,
+            key.span(),
             format!(
                 "unknown key `{name}`{}; expected one of {}",
                 did_you_mean(&name, KEYS),
@@ -136,30 +126,12 @@ fn parse_one(
     match name.as_str() {
         "max" => {
             let (value, span) = parse_max(input)?;
-            set_once(
-                &mut args.max,
-                &key,
-                Keyed {
-                    key: key_span,
-                    value,
-                    span,
-                },
-                errors,
-            )
+            set_once(&mut args.max, &key, value, span, errors)
         }
         "backoff" => {
             let lit: LitStr = parse_lit_str(input, &name)?;
             let value = parse_backoff(&lit)?;
-            set_once(
-                &mut args.backoff,
-                &key,
-                Keyed {
-                    key: key_span,
-                    value,
-                    span: lit.span(),
-                },
-                errors,
-            )
+            set_once(&mut args.backoff, &key, value, lit.span(), errors)
         }
         "initial" | "max_delay" | "deadline" | "timeout" => {
             let lit = parse_lit_str(input, &name)?;
@@ -170,29 +142,11 @@ fn parse_one(
                 "deadline" => &mut args.deadline,
                 _ => &mut args.timeout,
             };
-            set_once(
-                slot,
-                &key,
-                Keyed {
-                    key: key_span,
-                    value,
-                    span: lit.span(),
-                },
-                errors,
-            )
+            set_once(slot, &key, value, lit.span(), errors)
         }
         "on" => {
             let (value, span) = parse_on(input)?;
-            set_once(
-                &mut args.on,
-                &key,
-                Keyed {
-                    key: key_span,
-                    value,
-                    span,
-                },
-                errors,
-            )
+            set_once(&mut args.on, &key, value, span, errors)
         }
         _ => {
             let path: Path = input.parse().map_err(|e| {
@@ -211,16 +165,7 @@ fn parse_one(
                 _ => &mut args.krate,
             };
             let span = path.span();
-            set_once(
-                slot,
-                &key,
-                Keyed {
-                    key: key_span,
-                    value: path,
-                    span,
-                },
-                errors,
-            )
+            set_once(slot, &key, path, span, errors)
         }
     }
 }
@@ -229,7 +174,8 @@ fn parse_one(
 fn set_once<T>(
     slot: &mut Option<Keyed<T>>,
     key: &Ident,
-    value: Keyed<T>,
+    value: T,
+    span: Span,
     errors: &mut Vec<syn::Error>,
 ) -> syn::Result<()> {
     if slot.is_some() {
@@ -238,7 +184,11 @@ fn set_once<T>(
             format!("duplicate key `{key}`: give it once"),
         ));
     } else {
-        *slot = Some(value);
+        *slot = Some(Keyed {
+            key: key.span(),
+            value,
+            span,
+        });
     }
     Ok(())
 }

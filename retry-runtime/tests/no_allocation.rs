@@ -3,8 +3,11 @@
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
+#[path = "support/poll_once.rs"]
+mod poll_once;
 
-use counting_alloc::{Counting, allocations_in, poll_once};
+use counting_alloc::{Counting, allocations_in};
+use poll_once::poll_once;
 use retry_runtime::{Policy, Retry, RetryBudget};
 
 #[global_allocator]

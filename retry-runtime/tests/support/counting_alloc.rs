@@ -1,11 +1,8 @@
-//! A global allocator that counts allocations per thread, and a no-runtime
-//! `poll_once`, for the zero-allocation tests of the runtime and of the facade.
+//! A global allocator that counts allocations per thread, for the
+//! zero-allocation tests of the runtime and of the facade.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
 pub struct Counting;
 
@@ -29,16 +26,4 @@ pub fn allocations_in(f: impl FnOnce()) -> usize {
     let before = ALLOCATIONS.with(Cell::get);
     f();
     ALLOCATIONS.with(Cell::get) - before
-}
-
-/// Polls `future` once with a no-op waker: no runtime that could allocate.
-pub fn poll_once<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("the success path must not wait"),
-    }
 }
