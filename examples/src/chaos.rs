@@ -53,6 +53,8 @@ pub struct Report {
     pub faults: BTreeMap<String, usize>,
     /// Requests that came before the time the server had named.
     pub early: usize,
+    /// Early requests by the answer their caller had been given.
+    pub early_after: BTreeMap<String, usize>,
     /// Calls that ran past `DEADLINE + SLACK`.
     pub deadline_overruns: usize,
     /// The longest call past its deadline.
@@ -65,6 +67,8 @@ pub struct Report {
     pub leaked_secrets: usize,
     /// Resident memory after the first batch and at the end, in KiB.
     pub rss_kib: (u64, u64),
+    /// Resident memory at each tenth of the run, in KiB.
+    pub rss_trace: Vec<u64>,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -150,6 +154,9 @@ pub async fn soak(plan: Soak) -> Result<Report, ApiError> {
         if report.rss_kib.0 == 0 {
             report.rss_kib.0 = rss_kib();
         }
+        if done * 10 / plan.calls.max(1) > report.rss_trace.len() {
+            report.rss_trace.push(rss_kib());
+        }
     }
     report.rss_kib.1 = rss_kib();
     report.elapsed = start.elapsed();
@@ -167,6 +174,12 @@ fn record(
         *report.faults.entry(kind).or_default() += 1;
         report.early += usize::from(request.early);
         if let Some(key) = &request.idempotency_key {
+            if request.early
+                && let Some(told) = last.get(key.as_str())
+            {
+                // Which answer the caller did not wait for: the problem to chase.
+                *report.early_after.entry(told.fault.clone()).or_default() += 1;
+            }
             last.insert(key, request);
         }
     }

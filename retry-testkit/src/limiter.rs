@@ -27,6 +27,11 @@ pub(crate) enum Admission {
     },
 }
 
+/// How long a caller's announced time is remembered once passed.
+const FORGET_AFTER: Duration = Duration::from_secs(60);
+/// How many remembered times trigger forgetting the stale ones.
+const FORGET_AFTER_ENTRIES: usize = 4096;
+
 #[derive(Default)]
 pub(crate) struct Limiter {
     /// Per API key: the theoretical arrival time of the next request, after
@@ -70,12 +75,21 @@ impl Limiter {
         // Whole milliseconds, rounded up: the hint the client sees is never early.
         let wait = earliest - now;
         let wait = Duration::from_millis(wait.as_nanos().div_ceil(1_000_000) as u64);
+        if self.reserved.len() >= FORGET_AFTER_ENTRIES {
+            // Slots long past belong to callers that gave up.
+            self.reserved.retain(|_, at| *at + FORGET_AFTER > now);
+        }
         self.reserved.insert(caller.to_string(), now + wait);
         Admission::Refused { wait, early: false }
     }
 
     /// Records a wait announced by a scripted fault, so an early return is seen.
+    /// Times long past are forgotten, so a long run stays in constant memory.
     pub(crate) fn announce(&mut self, caller: &str, allowed_at: Instant) {
+        if self.told.len() >= FORGET_AFTER_ENTRIES {
+            let now = Instant::now();
+            self.told.retain(|_, at| *at + FORGET_AFTER > now);
+        }
         self.told.insert(caller.to_string(), allowed_at);
     }
 

@@ -350,9 +350,9 @@ async fn handle(
             response
         }
         Fault::RateLimit(hint) => {
-            let response = rate_limit_fault(api, &hint);
-            if let Some(wait) = announced_wait(&hint) {
-                lock(&state.limiter).announce(&caller, now + wait);
+            let (response, announced) = rate_limit_fault(api, &hint);
+            if let Some(wait) = announced {
+                lock(&state.limiter).announce(&caller, Instant::now() + wait);
             }
             response
         }
@@ -571,28 +571,10 @@ fn answer(api: Api, id: u64, chat: &api::ChatRequest, dies_after: Option<usize>)
     response
 }
 
-/// How long a hint tells the caller to wait, when it says.
-fn announced_wait(hint: &Hint) -> Option<Duration> {
-    match hint {
-        Hint::RetryAfterSecs(s) => Duration::try_from_secs_f64(*s).ok(),
-        Hint::RetryAfterMs(ms) => Duration::try_from_secs_f64(ms / 1000.0).ok(),
-        Hint::RetryAfterDate(secs) => Some(until_whole_second(*secs)),
-        Hint::OpenAiReset(go) => humantime::parse_duration(go).ok(),
-        Hint::AnthropicReset(d) => Some(*d),
-        Hint::None | Hint::RawRetryAfter(_) => None,
-    }
-}
-
-/// An HTTP date has whole seconds: the wait a date `secs` from now really announces.
-fn until_whole_second(secs: u64) -> Duration {
-    let at = SystemTime::now() + Duration::from_secs(secs);
-    let truncated = httpdate::parse_http_date(&httpdate::fmt_http_date(at)).unwrap_or(at);
-    truncated
-        .duration_since(SystemTime::now())
-        .unwrap_or_default()
-}
-
-fn rate_limit_fault(api: Api, hint: &Hint) -> Response<Body> {
+/// A 429 with `hint`'s headers, and the wait those headers really announce
+/// (dates are truncated to what their format can say), for spotting callers
+/// who come back early.
+fn rate_limit_fault(api: Api, hint: &Hint) -> (Response<Body>, Option<Duration>) {
     let mut response = json(StatusCode::TOO_MANY_REQUESTS, &api::status_error(api, 429));
     let headers = response.headers_mut();
     let mut set = |name: &'static str, value: String| {
@@ -600,15 +582,27 @@ fn rate_limit_fault(api: Api, hint: &Hint) -> Response<Body> {
             headers.insert(name, value);
         }
     };
-    match hint {
-        Hint::None => {}
-        Hint::RetryAfterSecs(s) => set("retry-after", s.to_string()),
-        Hint::RetryAfterMs(ms) => set("retry-after-ms", ms.to_string()),
-        Hint::RetryAfterDate(secs) => set(
-            "retry-after",
-            httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(*secs)),
-        ),
-        Hint::RawRetryAfter(raw) => set("retry-after", raw.clone()),
+    let now = SystemTime::now();
+    let until = |at: Option<SystemTime>| at.and_then(|at| at.duration_since(now).ok());
+    let announced = match hint {
+        Hint::None => None,
+        Hint::RetryAfterSecs(s) => {
+            set("retry-after", s.to_string());
+            Duration::try_from_secs_f64(*s).ok()
+        }
+        Hint::RetryAfterMs(ms) => {
+            set("retry-after-ms", ms.to_string());
+            Duration::try_from_secs_f64(ms / 1000.0).ok()
+        }
+        Hint::RetryAfterDate(secs) => {
+            let date = httpdate::fmt_http_date(now + Duration::from_secs(*secs));
+            set("retry-after", date.clone());
+            until(httpdate::parse_http_date(&date).ok())
+        }
+        Hint::RawRetryAfter(raw) => {
+            set("retry-after", raw.clone());
+            None
+        }
         Hint::OpenAiReset(go) => {
             set("x-ratelimit-limit-requests", "500".into());
             set("x-ratelimit-remaining-requests", "0".into());
@@ -616,22 +610,22 @@ fn rate_limit_fault(api: Api, hint: &Hint) -> Response<Body> {
             set("x-ratelimit-limit-tokens", "30000".into());
             set("x-ratelimit-remaining-tokens", "29000".into());
             set("x-ratelimit-reset-tokens", "2ms".into());
+            humantime::parse_duration(go).ok()
         }
         Hint::AnthropicReset(wait) => {
+            let reset = humantime::format_rfc3339_millis(now + *wait).to_string();
             set("anthropic-ratelimit-requests-limit", "50".into());
             set("anthropic-ratelimit-requests-remaining", "0".into());
-            set(
-                "anthropic-ratelimit-requests-reset",
-                humantime::format_rfc3339_millis(SystemTime::now() + *wait).to_string(),
-            );
+            set("anthropic-ratelimit-requests-reset", reset.clone());
             set("anthropic-ratelimit-tokens-remaining", "20000".into());
             set(
                 "anthropic-ratelimit-tokens-reset",
-                humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+                humantime::format_rfc3339_seconds(now).to_string(),
             );
+            until(humantime::parse_rfc3339(&reset).ok())
         }
-    }
-    response
+    };
+    (response, announced)
 }
 
 /// Rate-limit mode's refusal: every hint form agrees on the same wait.
