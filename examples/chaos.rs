@@ -40,8 +40,8 @@ fn main() -> ExitCode {
     println!("ok: {}   errors by class: {:?}", report.ok, report.errors);
     println!("requests by fault: {:?}", report.faults);
     println!(
-        "early requests: {}   panics: {}",
-        report.early, report.panics
+        "early requests: {} {:?}   panics: {}",
+        report.early, report.early_after, report.panics
     );
     println!(
         "deadline {DEADLINE:?} + slack {SLACK:?}: overruns {}, worst past the deadline {:?}",
@@ -56,6 +56,7 @@ fn main() -> ExitCode {
         "resident memory: {} KiB after the first batch, {} KiB at the end",
         report.rss_kib.0, report.rss_kib.1
     );
+    println!("resident memory at each tenth, KiB: {:?}", report.rss_trace);
     let problems = report.problems();
     if problems.is_empty() {
         println!("all promises held");

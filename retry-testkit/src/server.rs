@@ -351,8 +351,8 @@ async fn handle(
         }
         Fault::RateLimit(hint) => {
             let (response, announced) = rate_limit_fault(api, &hint);
-            if let Some(wait) = announced {
-                lock(&state.limiter).announce(&caller, Instant::now() + wait);
+            if let Some(at) = announced {
+                lock(&state.limiter).announce(&caller, at);
             }
             response
         }
@@ -571,10 +571,10 @@ fn answer(api: Api, id: u64, chat: &api::ChatRequest, dies_after: Option<usize>)
     response
 }
 
-/// A 429 with `hint`'s headers, and the wait those headers really announce
+/// A 429 with `hint`'s headers, and the instant those headers really announce
 /// (dates are truncated to what their format can say), for spotting callers
 /// who come back early.
-fn rate_limit_fault(api: Api, hint: &Hint) -> (Response<Body>, Option<Duration>) {
+fn rate_limit_fault(api: Api, hint: &Hint) -> (Response<Body>, Option<Instant>) {
     let mut response = json(StatusCode::TOO_MANY_REQUESTS, &api::status_error(api, 429));
     let headers = response.headers_mut();
     let mut set = |name: &'static str, value: String| {
@@ -582,6 +582,9 @@ fn rate_limit_fault(api: Api, hint: &Hint) -> (Response<Body>, Option<Duration>)
             headers.insert(name, value);
         }
     };
+    // The monotonic clock first: the wall-clock time read after it can only be
+    // later, so an announced instant is never later than the header says.
+    let instant = Instant::now();
     let now = SystemTime::now();
     let until = |at: Option<SystemTime>| at.and_then(|at| at.duration_since(now).ok());
     let announced = match hint {
@@ -625,7 +628,7 @@ fn rate_limit_fault(api: Api, hint: &Hint) -> (Response<Body>, Option<Duration>)
             until(humantime::parse_rfc3339(&reset).ok())
         }
     };
-    (response, announced)
+    (response, announced.map(|wait| instant + wait))
 }
 
 /// Rate-limit mode's refusal: every hint form agrees on the same wait.
