@@ -28,7 +28,7 @@ pub(crate) enum Admission {
 }
 
 /// How long a caller's announced time is remembered once passed.
-const FORGET_AFTER: Duration = Duration::from_secs(60);
+const FORGET_AFTER: Duration = Duration::from_secs(10);
 /// How many remembered times trigger forgetting the stale ones.
 const FORGET_AFTER_ENTRIES: usize = 4096;
 
