@@ -81,8 +81,8 @@ pub(crate) fn validate(args: RetryArgs, func: &RetryFn) -> Result<Plan, Vec<syn:
             None
         }
     };
-    let is_async = matches!(shape, Some(Shape::Async { .. } | Shape::AsyncTrait { .. }));
-    if let (Some(timeout), Some(false)) = (&args.timeout, shape.as_ref().map(|_| is_async)) {
+    // Only a known blocking shape rules `timeout` out; an unknown one has its own error.
+    if let (Some(timeout), Some(Shape::Blocking { .. })) = (&args.timeout, &shape) {
         errors.push(syn::Error::new(
             timeout.key,
             "`timeout` needs an `async fn`: a blocking call cannot be cut off from outside; set a timeout on the client instead (e.g. reqwest's `.timeout(..)`)",
