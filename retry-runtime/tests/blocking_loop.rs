@@ -79,8 +79,9 @@ fn deadline_stops_before_a_sleep_would_pass_it() {
         .deadline(Duration::from_millis(35));
     let start = Instant::now();
     let (_, n) = attempts_until(Retry::classified(policy), ErrorClass::Server, None);
+    // Loose on purpose: a loaded machine oversleeps, but the loop still stops.
     assert!(
-        start.elapsed() <= Duration::from_millis(35) + Duration::from_millis(30),
+        start.elapsed() <= Duration::from_millis(35 + 250),
         "bounded"
     );
     assert!((2..=4).contains(&n), "{n}");
