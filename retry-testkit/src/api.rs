@@ -192,3 +192,57 @@ pub(crate) fn status_error(api: Api, status: u16) -> Value {
         Api::Anthropic => error(api, anthropic_type, None, message),
     }
 }
+
+/// Failures that waiting cannot fix.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Refusal {
+    /// Out of quota or credit.
+    Quota,
+    /// A request larger than any rate window.
+    TooLarge,
+    /// A spend limit reached.
+    SpendLimit,
+}
+
+/// The status and body each API sends for `refusal`.
+pub(crate) fn refusal(api: Api, refusal: Refusal) -> (u16, Value) {
+    let (status, kind, code, message) = match (api, refusal) {
+        (Api::OpenAi, Refusal::Quota) => (
+            429,
+            "insufficient_quota",
+            Some("insufficient_quota"),
+            "You exceeded your current quota, please check your plan and billing details.",
+        ),
+        (Api::Anthropic, Refusal::Quota) => (
+            400,
+            "invalid_request_error",
+            None,
+            "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.",
+        ),
+        (Api::OpenAi, Refusal::TooLarge) => (
+            429,
+            "tokens",
+            Some("rate_limit_exceeded"),
+            "Request too large for gpt-4o in organization org-testkit on tokens per min (TPM): Limit 30000, Requested 45000. The input or output tokens must be reduced in order to run successfully.",
+        ),
+        (Api::Anthropic, Refusal::TooLarge) => (
+            413,
+            "request_too_large",
+            None,
+            "Request exceeds the maximum allowed number of bytes.",
+        ),
+        (Api::OpenAi, Refusal::SpendLimit) => (
+            429,
+            "insufficient_quota",
+            Some("billing_hard_limit_reached"),
+            "Billing hard limit has been reached.",
+        ),
+        (Api::Anthropic, Refusal::SpendLimit) => (
+            429,
+            "rate_limit_error",
+            None,
+            "You have reached your specified API usage limits. You will regain access on 2027-01-01 at 00:00 UTC.",
+        ),
+    };
+    (status, error(api, kind, code, message))
+}

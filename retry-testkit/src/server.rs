@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::sync::oneshot;
 
-use crate::api::{self, Api};
+use crate::api::{self, Api, Refusal};
 use crate::limiter::{Admission, Limiter, RateLimit};
 use crate::{ATTEMPT_HEADER, Chaos, Fault, Hint, IDEMPOTENCY_HEADER};
 
@@ -356,66 +356,9 @@ async fn handle(
             }
             response
         }
-        Fault::Quota => match api {
-            Api::OpenAi => json(
-                StatusCode::TOO_MANY_REQUESTS,
-                &api::error(
-                    api,
-                    "insufficient_quota",
-                    Some("insufficient_quota"),
-                    "You exceeded your current quota, please check your plan and billing details.",
-                ),
-            ),
-            Api::Anthropic => json(
-                StatusCode::BAD_REQUEST,
-                &api::error(
-                    api,
-                    "invalid_request_error",
-                    None,
-                    "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.",
-                ),
-            ),
-        },
-        Fault::TooLarge => match api {
-            Api::OpenAi => json(
-                StatusCode::TOO_MANY_REQUESTS,
-                &api::error(
-                    api,
-                    "tokens",
-                    Some("rate_limit_exceeded"),
-                    "Request too large for gpt-4o in organization org-testkit on tokens per min (TPM): Limit 30000, Requested 45000. The input or output tokens must be reduced in order to run successfully.",
-                ),
-            ),
-            Api::Anthropic => json(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &api::error(
-                    api,
-                    "request_too_large",
-                    None,
-                    "Request exceeds the maximum allowed number of bytes.",
-                ),
-            ),
-        },
-        Fault::SpendLimit => match api {
-            Api::OpenAi => json(
-                StatusCode::TOO_MANY_REQUESTS,
-                &api::error(
-                    api,
-                    "insufficient_quota",
-                    Some("billing_hard_limit_reached"),
-                    "Billing hard limit has been reached.",
-                ),
-            ),
-            Api::Anthropic => json(
-                StatusCode::TOO_MANY_REQUESTS,
-                &api::error(
-                    api,
-                    "rate_limit_error",
-                    None,
-                    "You have reached your specified API usage limits. You will regain access on 2027-01-01 at 00:00 UTC.",
-                ),
-            ),
-        },
+        Fault::Quota => refused(api, Refusal::Quota),
+        Fault::TooLarge => refused(api, Refusal::TooLarge),
+        Fault::SpendLimit => refused(api, Refusal::SpendLimit),
         Fault::Status(status) => json(status_code(status), &api::status_error(api, status)),
         Fault::ShouldRetry(status, flag) => {
             let mut response = json(status_code(status), &api::status_error(api, status));
@@ -496,6 +439,12 @@ fn finish(
     }
     lock(&state.log).push(record);
     response
+}
+
+/// The answer when waiting cannot help, in the API's own words.
+fn refused(api: Api, refusal: Refusal) -> Response<Body> {
+    let (status, body) = api::refusal(api, refusal);
+    json(status_code(status), &body)
 }
 
 fn status_code(status: u16) -> StatusCode {
