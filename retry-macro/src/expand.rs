@@ -21,10 +21,11 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
     // The `Retry` is rebuilt at each step from constants rather than kept in the
     // future: only `Attempts` lives across awaits.
     let retry = setup(&plan, &private, &func.sig.ident);
-    let (begin_async, begin_blocking) = (
-        begin(&plan, &private, quote!(#private::Clock::Tokio)),
-        begin(&plan, &private, quote!(#private::Clock::Std)),
-    );
+    let clock = match plan.shape {
+        Shape::Blocking { .. } => quote!(#private::Clock::Std),
+        Shape::Async { .. } | Shape::AsyncTrait { .. } => quote!(#private::Clock::Tokio),
+    };
+    let begin = begin(&plan, &private, clock);
     let clones = plan.clones.iter().map(|clone| {
         let ident = &clone.ident;
         if clone.mutable {
@@ -81,7 +82,7 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
             }
         };
         quote! {
-            let mut #attempts = #begin_async;
+            let mut #attempts = #begin;
             loop {
                 #(#clones)*
                 #await_attempt
@@ -118,7 +119,7 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
             let body = func.body.stream();
             let typed = quote!(#at_ret::attempt_blocking::<#ret, _>);
             quote! {
-                let mut #attempts = #begin_blocking;
+                let mut #attempts = #begin;
                 loop {
                     #(#clones)*
                     let #result = #typed(|| { #body });
