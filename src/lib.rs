@@ -65,7 +65,10 @@
 /// ```
 pub use retry_macro::retry;
 
-pub use retry_runtime::{Classify, ErrorClass, RetryBudget, RetryEvent, TimedOut, http};
+pub use retry_runtime::{
+    Classify, ErrorClass, LimiterSnapshot, RateLimiter, RetryBudget, RetryEvent, Throttled,
+    TimedOut, http,
+};
 
 /// The runtime the attribute expands to, for retry loops written by hand:
 /// [`Retry`](runtime::Retry), [`Policy`](runtime::Policy), the

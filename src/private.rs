@@ -3,7 +3,9 @@
 use std::future::Future;
 
 pub use core::time::Duration;
-pub use retry_runtime::{Attempts, Backoff, ClassSet, Clock, ErrorClass, Policy, Retry, Step};
+pub use retry_runtime::{
+    Attempts, Backoff, ClassSet, Clock, ErrorClass, Paced, Policy, RateLimiter, Retry, Step,
+};
 
 /// The function's return type, checked where the user wrote it.
 #[diagnostic::on_unimplemented(

@@ -23,6 +23,7 @@ pub(crate) const KEYS: &[&str] = &[
     "when",
     "on_retry",
     "budget",
+    "limiter",
     "clone",
     "crate",
 ];
@@ -56,6 +57,7 @@ pub(crate) struct RetryArgs {
     pub when: Option<Keyed<Path>>,
     pub on_retry: Option<Keyed<Path>>,
     pub budget: Option<Keyed<Path>>,
+    pub limiter: Option<Keyed<syn::Expr>>,
     pub clone: Option<Keyed<Vec<Ident>>>,
     pub krate: Option<Keyed<Path>>,
 }
@@ -148,6 +150,21 @@ fn parse_one(
             let (value, span) = parse_on(input)?;
             set_once(&mut args.on, &key, value, span, errors)
         }
+        "limiter" => {
+            // A static's path, or any expression naming a limiter (`self.limiter`):
+            // a client that owns its limiter need not share one process-wide.
+            let expr: syn::Expr = input.parse().map_err(|e| {
+                syn::Error::new(
+                    e.span(),
+                    format!(
+                        "expected a limiter after `limiter =`, as in `{}`",
+                        example(&name)
+                    ),
+                )
+            })?;
+            let span = expr.span();
+            set_once(&mut args.limiter, &key, expr, span, errors)
+        }
         _ => {
             let path: Path = input.parse().map_err(|e| {
                 syn::Error::new(
@@ -205,6 +222,7 @@ fn example(key: &str) -> &'static str {
         "when" => "when = is_retryable",
         "on_retry" => "on_retry = log_retry",
         "budget" => "budget = LLM_BUDGET",
+        "limiter" => "limiter = OPENAI",
         "clone" => "clone(request)",
         _ => "crate = ::ai_retry",
     }

@@ -53,6 +53,7 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
         format_ident!("__ai_result", span = Span::mixed_site()),
         format_ident!("__ai_forced", span = Span::mixed_site()),
     );
+    let limiter = Limiter::new(&plan, &private, &retry, &attempts, &from_result);
     let run_async = |body: TokenStream| {
         let await_attempt = match plan.timeout {
             None => quote! {
@@ -81,14 +82,19 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
                 }
             }
         };
+        let turn = limiter.turn(quote!(wait), quote!(.await));
+        let step_call = limiter.step(quote!(#into_result(#result)), quote!(#forced));
+        let paced_init = &limiter.init;
         quote! {
             let mut #attempts = #begin;
+            #paced_init
             loop {
                 #(#clones)*
+                #turn
                 #await_attempt
                 // Bound first: a temporary in a `match` scrutinee would live
                 // across the sleep's await, and the future would hold it.
-                let #step = #retry.step(&mut #attempts, #into_result(#result), #forced);
+                let #step = #step_call;
                 match #step {
                     #private::Step::Return(#done) => return #from_result(#done),
                     #private::Step::Sleep(#delay) => #private::sleep(#delay).await,
@@ -118,12 +124,20 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
         Shape::Blocking { .. } => {
             let body = func.body.stream();
             let typed = quote!(#at_ret::attempt_blocking::<#ret, _>);
+            let turn = limiter.turn(quote!(wait_blocking), quote!());
+            let step_call = limiter.step(
+                quote!(#into_result(#result)),
+                quote!(::core::option::Option::None),
+            );
+            let paced_init = &limiter.init;
             quote! {
                 let mut #attempts = #begin;
+                #paced_init
                 loop {
                     #(#clones)*
+                    #turn
                     let #result = #typed(|| { #body });
-                    let #step = #retry.step(&mut #attempts, #into_result(#result), ::core::option::Option::None);
+                    let #step = #step_call;
                     match #step {
                         #private::Step::Return(#done) => return #from_result(#done),
                         #private::Step::Sleep(#delay) => #private::thread_sleep(#delay),
@@ -138,6 +152,91 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
     func.body = proc_macro2::Group::new(proc_macro2::Delimiter::Brace, body);
     func.body.set_span(span);
     quote!(#func)
+}
+
+/// The limiter's two touch points in the loop, or plain `step` without one.
+struct Limiter {
+    /// `let mut paced = Paced::new();`, or nothing.
+    init: TokenStream,
+    /// `(expr, key span, paced binding)` when the function names a limiter.
+    paced: Option<(syn::Expr, Span, syn::Ident)>,
+    private: TokenStream,
+    retry: TokenStream,
+    attempts: syn::Ident,
+    policy: TokenStream,
+    from_result: TokenStream,
+}
+
+impl Limiter {
+    fn new(
+        plan: &Plan,
+        private: &TokenStream,
+        retry: &TokenStream,
+        attempts: &syn::Ident,
+        from_result: &TokenStream,
+    ) -> Limiter {
+        let paced = plan.limiter.as_ref().map(|(expr, span)| {
+            let binding = format_ident!("__ai_paced", span = Span::mixed_site());
+            (expr.clone(), *span, binding)
+        });
+        let init = match &paced {
+            Some((_, _, binding)) => quote!(let mut #binding = #private::Paced::new();),
+            None => quote!(),
+        };
+        Limiter {
+            init,
+            paced,
+            private: private.clone(),
+            retry: retry.clone(),
+            attempts: attempts.clone(),
+            policy: policy(plan, private),
+            from_result: from_result.clone(),
+        }
+    }
+
+    /// Before each attempt: a turn at once when the limiter is idle, else wait
+    /// for one (`wait` or `wait_blocking`); no turn in time ends the call.
+    fn turn(&self, wait: TokenStream, awaited: TokenStream) -> TokenStream {
+        let Some((expr, span, paced)) = &self.paced else {
+            return quote!();
+        };
+        let (private, attempts, policy, from_result) = (
+            &self.private,
+            &self.attempts,
+            &self.policy,
+            &self.from_result,
+        );
+        let limiter = format_ident!("__ai_limiter", span = Span::mixed_site());
+        let error = format_ident!("__ai_error", span = Span::mixed_site());
+        // A missing `From<Throttled>` is reported at the `limiter` key.
+        let wait = respan(&quote!(#private::Paced::#wait), *span);
+        let mut call_args = proc_macro2::Group::new(
+            proc_macro2::Delimiter::Parenthesis,
+            quote!(&mut #paced, #limiter, &#policy, &#attempts),
+        );
+        call_args.set_span(*span);
+        quote! {
+            {
+                let #limiter: &#private::RateLimiter = &(#expr);
+                if !#private::Paced::ready(&mut #paced, #limiter) {
+                    if let ::core::result::Result::Err(#error) = #wait #call_args #awaited {
+                        return #from_result(::core::result::Result::Err(#error));
+                    }
+                }
+            }
+        }
+    }
+
+    /// After each attempt: `step`, or `step_paced` reporting to the limiter.
+    fn step(&self, result: TokenStream, forced: TokenStream) -> TokenStream {
+        let (retry, attempts) = (&self.retry, &self.attempts);
+        match &self.paced {
+            None => quote!(#retry.step(&mut #attempts, #result, #forced)),
+            Some((expr, _, paced)) => {
+                quote!(#retry.step_paced(&mut #attempts, #result, #forced, &(#expr), &mut #paced))
+            }
+        }
+    }
 }
 
 /// `Attempts::begin(&POLICY, budget, observed, now)`.

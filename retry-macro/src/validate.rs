@@ -23,6 +23,8 @@ pub(crate) struct Plan {
     pub retry_on: RetryOn,
     pub on_retry: Option<Path>,
     pub budget: Option<Path>,
+    /// The limiter expression, and the `limiter` key's span for a missing `From<Throttled>`.
+    pub limiter: Option<(Expr, Span)>,
     pub clones: Vec<CloneArg>,
     pub shape: Shape,
 }
@@ -127,6 +129,7 @@ pub(crate) fn validate(args: RetryArgs, func: &RetryFn) -> Result<Plan, Vec<syn:
         retry_on,
         on_retry: args.on_retry.map(|p| p.value),
         budget: args.budget.map(|p| p.value),
+        limiter: args.limiter.map(|l| (l.value, l.key)),
         clones,
         shape,
     })

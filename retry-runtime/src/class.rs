@@ -4,7 +4,7 @@ use std::fmt;
 use std::ops::BitOr;
 use std::time::Duration;
 
-use crate::TimedOut;
+use crate::{Throttled, TimedOut};
 
 /// The kind of failure an error represents; `#[retry(on = …)]` names these.
 ///
@@ -237,12 +237,25 @@ impl Classify for TimedOut {
     }
 }
 
+impl Classify for Throttled {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::RateLimit
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        Some(self.wait())
+    }
+}
+
 /// By [`std::io::ErrorKind`]: timeouts are `Timeout`; refused, reset, aborted,
 /// broken or unreachable connections and early EOF are `Connection`; the rest
 /// `Permanent`.
 impl Classify for std::io::Error {
     fn class(&self) -> ErrorClass {
         use std::io::ErrorKind::*;
+        if self.get_ref().is_some_and(|inner| inner.is::<Throttled>()) {
+            return ErrorClass::RateLimit;
+        }
         match self.kind() {
             TimedOut | WouldBlock => ErrorClass::Timeout,
             ConnectionRefused | ConnectionReset | ConnectionAborted | NotConnected | BrokenPipe

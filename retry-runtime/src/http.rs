@@ -120,6 +120,44 @@ pub fn server_hint_at(headers: &HeaderMap, now: SystemTime) -> Option<Duration> 
         .or_else(|| anthropic_reset(headers, now))
 }
 
+/// When the limits a response reports run out: the wait until the latest reset
+/// among OpenAI's `x-ratelimit-*` and Anthropic's `anthropic-ratelimit-*` limits
+/// whose `remaining` is `0` (steps 3 and 4 of [`server_hint`]); `None` while
+/// any is left.
+///
+/// ```
+/// use retry_runtime::http::{self, HeaderMap, HeaderValue};
+/// use std::time::{Duration, SystemTime};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("x-ratelimit-remaining-requests", HeaderValue::from_static("0"));
+/// headers.insert("x-ratelimit-reset-requests", HeaderValue::from_static("120ms"));
+/// assert_eq!(http::reset_hint_at(&headers, SystemTime::now()), Some(Duration::from_millis(120)));
+/// ```
+pub fn reset_hint_at(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    openai_reset(headers).or_else(|| anthropic_reset(headers, now))
+}
+
+/// The request limit a response announces, in requests per minute: OpenAI's
+/// `x-ratelimit-limit-requests` or Anthropic's `anthropic-ratelimit-requests-limit`.
+///
+/// ```
+/// use retry_runtime::http::{self, HeaderMap, HeaderValue};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("anthropic-ratelimit-requests-limit", HeaderValue::from_static("50"));
+/// assert_eq!(http::request_limit_per_minute(&headers), Some(50));
+/// ```
+pub fn request_limit_per_minute(headers: &HeaderMap) -> Option<u64> {
+    [
+        "x-ratelimit-limit-requests",
+        "anthropic-ratelimit-requests-limit",
+    ]
+    .into_iter()
+    .find_map(|name| header(headers, name)?.parse::<u64>().ok())
+    .filter(|&limit| limit > 0)
+}
+
 fn retry_after_ms(headers: &HeaderMap) -> Option<Duration> {
     let ms = parse_decimal(header(headers, "retry-after-ms")?)?;
     Duration::try_from_secs_f64(ms / 1000.0).ok()

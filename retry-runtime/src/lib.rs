@@ -4,6 +4,8 @@
 //! - [`Policy`] and [`backoff::delay`]: how many attempts, how long between them;
 //! - [`ErrorClass`], [`Classify`], [`http`]: what failed, and what the server asked for;
 //! - [`RetryBudget`]: a retry budget shared across calls;
+//! - [`RateLimiter`]: one upstream rate limit shared by every caller: turns,
+//!   a shared cool-down, a learned rate;
 //! - [`Retry`]: the loops, blocking ([`Retry::run`]) and async ([`Retry::run_async`]).
 //!
 //! ```
@@ -37,8 +39,11 @@ mod duration;
 mod event;
 mod foreign;
 pub mod http;
+mod limiter;
+mod paced;
 mod policy;
 mod retry;
+mod throttled;
 mod timed_out;
 
 #[cfg(feature = "tokio")]
@@ -47,6 +52,9 @@ pub use budget::RetryBudget;
 pub use class::{ClassSet, Classify, ErrorClass};
 pub use duration::{DURATION_UNITS, parse_duration};
 pub use event::RetryEvent;
+pub use limiter::{LimiterSnapshot, RateLimiter, Turn};
+pub use paced::Paced;
 pub use policy::{Backoff, Policy};
 pub use retry::{Attempts, Clock, Retry, Step};
+pub use throttled::Throttled;
 pub use timed_out::TimedOut;

@@ -168,7 +168,7 @@ impl<E> Retry<E> {
     /// of line: the success path never comes here.
     #[cold]
     #[inline(never)]
-    fn next_delay(
+    pub(crate) fn next_delay(
         &self,
         attempts: &mut Attempts,
         error: &E,
@@ -178,7 +178,7 @@ impl<E> Retry<E> {
         if attempt >= self.policy.max_attempts {
             return None;
         }
-        let class = forced.or_else(|| self.class_of.map(|class_of| class_of(error)));
+        let class = self.class(error, forced);
         let retryable = match (self.when, class) {
             (Some(when), _) => when(error),
             (None, Some(class)) => self.classes.contains(class),
@@ -235,6 +235,14 @@ impl<E> Retry<E> {
         );
         attempts.number += 1;
         Some(delay)
+    }
+}
+
+impl<E> Retry<E> {
+    /// The error's class: `forced` if given, else by `Classify` when the loop
+    /// classifies (`None` under `on = any` and `when`).
+    pub(crate) fn class(&self, error: &E, forced: Option<ErrorClass>) -> Option<ErrorClass> {
+        forced.or_else(|| self.class_of.map(|class_of| class_of(error)))
     }
 }
 
@@ -306,7 +314,7 @@ impl Attempts {
         self.number
     }
 
-    fn elapsed(&self) -> Duration {
+    pub(crate) fn elapsed(&self) -> Duration {
         self.start.map_or(Duration::ZERO, |start| {
             self.clock.now().saturating_duration_since(start)
         })

@@ -1,0 +1,304 @@
+//! `RateLimiter`: one upstream limit shared by every caller. A turn before each
+//! attempt, a cool-down every caller waits out, a rate learned from the
+//! server's headers and from throttles.
+
+mod state;
+#[cfg(feature = "tokio")]
+mod wait_async;
+mod wait_blocking;
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::http::{self, HeaderMap};
+use crate::{Clock, ErrorClass};
+
+use state::{Outcome, State, Ticket};
+
+/// A rate limit shared by every caller of one upstream limit: an API key, an
+/// organisation, a model. Per-call retry cannot respect a shared limit — told
+/// "retry after 1 s", a hundred callers all come back together — so the state
+/// that respects it lives here, shared by every call that names it:
+///
+/// 1. **A turn before every attempt**, the first included, in arrival order and
+///    spaced at the current rate. Waiting for a turn does not use up an attempt.
+/// 2. **A shared cool-down**: a `RateLimit` or `Overloaded` failure with a server
+///    hint, or a response whose `remaining` is `0` (see [`observe`](RateLimiter::observe)),
+///    holds back every caller until the hint has passed.
+/// 3. **A learned rate**: unknown at first (no pacing; a turn is one atomic
+///    read); a margin below the limit the server announces in
+///    `x-ratelimit-limit-requests` / `anthropic-ratelimit-requests-limit`; lowered
+///    to 70% once per throttle *episode* and climbing back with successes (CUBIC,
+///    as the AWS SDKs' adaptive mode), never below 0.5 requests per second.
+/// 4. **Bounded like a sleep**: a caller whose turn would come after more than
+///    `max_delay` of waiting or past its `deadline` gets no turn and sends no
+///    request (see [`Throttled`](crate::Throttled)).
+///
+/// ```
+/// use retry_runtime::RateLimiter;
+/// use retry_runtime::http::{HeaderMap, HeaderValue};
+///
+/// static OPENAI: RateLimiter = RateLimiter::new();
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("x-ratelimit-limit-requests", HeaderValue::from_static("600"));
+/// OPENAI.observe(&headers);
+/// // 600 a minute is 10 a second: turns are paced a margin below that.
+/// let rate = OPENAI.snapshot().rate.unwrap();
+/// assert!(rate > 9.0 && rate < 10.0);
+/// ```
+#[derive(Debug)]
+pub struct RateLimiter {
+    /// `false` while turns need no look at the state: the success path's only read.
+    engaged: AtomicBool,
+    successes: AtomicU64,
+    waiting: AtomicU32,
+    /// The last announced limit, so `observe` of the same limit takes no lock.
+    known_limit: AtomicU64,
+    state: Mutex<State>,
+}
+
+/// A turn given by a [`RateLimiter`]: pass it back with the attempt's outcome.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Turn {
+    /// When the turn was given, if a schedule was running.
+    sent: Option<Instant>,
+}
+
+impl Turn {
+    /// A turn given while no schedule was running.
+    pub const UNPACED: Turn = Turn { sent: None };
+}
+
+/// What a [`RateLimiter`] knows, at one moment.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct LimiterSnapshot {
+    /// The pacing rate in requests per second; `None` while unknown (no pacing).
+    pub rate: Option<f64>,
+    /// The limit the server last announced, in requests per minute.
+    pub limit_per_minute: Option<u64>,
+    /// How long the current cool-down has left.
+    pub cool_down: Duration,
+    /// Callers waiting for a turn now.
+    pub waiting: u32,
+    /// Throttle episodes seen: each lowered the rate once.
+    pub throttles: u64,
+}
+
+/// What [`RateLimiter::reserve`] found.
+enum Reserve {
+    /// No schedule is running: go now.
+    Free,
+    /// A place in the schedule, when it comes, and the latest it may come.
+    Ticket(Ticket, Instant, Instant),
+    /// The turn would come too late: this far away.
+    TooLate(Duration),
+}
+
+impl RateLimiter {
+    /// A limiter that knows nothing yet: no pacing until the server says more.
+    pub const fn new() -> RateLimiter {
+        RateLimiter::from_state(State::new(None), 0)
+    }
+
+    /// A limiter that starts from a known limit of `requests` a minute (paced a
+    /// margin below it) and still learns. `0` is the same as [`new`](RateLimiter::new).
+    ///
+    /// ```
+    /// use retry_runtime::RateLimiter;
+    ///
+    /// static ANTHROPIC: RateLimiter = RateLimiter::per_minute(50);
+    /// assert_eq!(ANTHROPIC.snapshot().limit_per_minute, Some(50));
+    /// ```
+    pub const fn per_minute(requests: u32) -> RateLimiter {
+        RateLimiter::from_state(State::new(Some(requests)), requests as u64)
+    }
+
+    const fn from_state(state: State, known_limit: u64) -> RateLimiter {
+        RateLimiter {
+            // The first turn looks at the state once, to start measuring.
+            engaged: AtomicBool::new(true),
+            successes: AtomicU64::new(0),
+            waiting: AtomicU32::new(0),
+            known_limit: AtomicU64::new(known_limit),
+            state: Mutex::new(state),
+        }
+    }
+
+    /// Learns from any response's headers: the announced request limit
+    /// (`x-ratelimit-limit-requests`, `anthropic-ratelimit-requests-limit`, per
+    /// minute), and a cool-down until the reset when a limit's `remaining` is `0`
+    /// (see [`http::reset_hint_at`]). Call it on every response, successes included.
+    ///
+    /// ```
+    /// use retry_runtime::RateLimiter;
+    /// use retry_runtime::http::{HeaderMap, HeaderValue};
+    /// use std::time::Duration;
+    ///
+    /// let limiter = RateLimiter::new();
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("x-ratelimit-remaining-requests", HeaderValue::from_static("0"));
+    /// headers.insert("x-ratelimit-reset-requests", HeaderValue::from_static("20s"));
+    /// limiter.observe(&headers);
+    /// assert!(limiter.snapshot().cool_down > Duration::from_secs(19));
+    /// ```
+    pub fn observe(&self, headers: &HeaderMap) {
+        let limit = http::request_limit_per_minute(headers);
+        let reset = http::reset_hint_at(headers, SystemTime::now());
+        let new_limit = limit.filter(|&l| l != self.known_limit.load(Ordering::Relaxed));
+        if new_limit.is_none() && reset.is_none() {
+            return;
+        }
+        let now = now();
+        let mut state = self.lock();
+        if let Some(limit) = new_limit {
+            state.learn_limit(now, limit);
+            self.known_limit.store(limit, Ordering::Relaxed);
+        }
+        if let Some(reset) = reset {
+            state.cool_down(now, reset);
+        }
+        self.settle(&state, now);
+    }
+
+    /// What the limiter knows now.
+    pub fn snapshot(&self) -> LimiterSnapshot {
+        let now = now();
+        let state = self.lock();
+        let known = self.known_limit.load(Ordering::Relaxed);
+        LimiterSnapshot {
+            rate: state.rate(),
+            limit_per_minute: (known > 0).then_some(known),
+            cool_down: state.cool_down_left(now),
+            waiting: self.waiting.load(Ordering::Relaxed),
+            throttles: state.episodes(),
+        }
+    }
+
+    /// A turn at once when no schedule or cool-down is running: one atomic read.
+    #[inline]
+    pub fn try_turn_now(&self) -> Option<Turn> {
+        (!self.engaged.load(Ordering::Acquire)).then_some(Turn::UNPACED)
+    }
+
+    /// Reports a success on `turn`: successes raise a lowered rate again.
+    #[inline]
+    pub fn succeeded(&self, turn: Turn) {
+        let successes = self.successes.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.engaged.load(Ordering::Relaxed) {
+            self.record(turn, Outcome::Success, successes);
+        }
+    }
+
+    /// Reports a failure on `turn`: a `RateLimit` lowers the rate (once per
+    /// episode) and, with a hint, starts a cool-down; an `Overloaded` with a hint
+    /// starts a cool-down; other failures say nothing about the limit.
+    pub fn failed(&self, turn: Turn, class: ErrorClass, hint: Option<Duration>) {
+        let outcome = match (class, hint) {
+            (ErrorClass::RateLimit, hint) => Outcome::Throttle(hint),
+            (ErrorClass::Overloaded, Some(hint)) => Outcome::Overloaded(hint),
+            _ => return,
+        };
+        let successes = self.successes.load(Ordering::Relaxed);
+        self.record(turn, outcome, successes);
+    }
+
+    fn record(&self, turn: Turn, outcome: Outcome, successes: u64) {
+        let now = now();
+        let mut state = self.lock();
+        state.record(now, turn.sent, outcome, successes);
+        self.settle(&state, now);
+    }
+
+    /// Looks for a turn for a caller arriving now that may wait up to `max_wait`.
+    fn reserve(&self, max_wait: Duration) -> Reserve {
+        let now = now();
+        let successes = self.successes.load(Ordering::Relaxed);
+        let mut state = self.lock();
+        if state.is_idle(now) {
+            state.sample(now, successes);
+            self.settle(&state, now);
+            return Reserve::Free;
+        }
+        let latest = now
+            .checked_add(max_wait)
+            .unwrap_or(now + Duration::from_secs(86_400));
+        match state.reserve(now, latest, successes) {
+            Ok((ticket, at)) => Reserve::Ticket(ticket, at, latest),
+            Err(wait) => Reserve::TooLate(wait),
+        }
+    }
+
+    /// When `ticket` may go now, or `Err(wait)` if that is later than `latest`.
+    fn recheck(&self, ticket: Ticket, latest: Instant) -> Result<Instant, Duration> {
+        let now = now();
+        let state = self.lock();
+        let at = state.turn_at(ticket, now);
+        if at > latest {
+            return Err(at.saturating_duration_since(now));
+        }
+        Ok(at)
+    }
+
+    fn release(&self, ticket: Ticket) {
+        self.lock().release(ticket);
+    }
+
+    /// The fast path is open exactly while the state is idle.
+    fn settle(&self, state: &State, now: Instant) {
+        self.engaged.store(!state.is_idle(now), Ordering::Release);
+    }
+
+    /// A poisoned lock means a panic mid-update of plain numbers, all still valid.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Default for RateLimiter {
+    fn default() -> RateLimiter {
+        RateLimiter::new()
+    }
+}
+
+/// The limiter's clock: tokio's, which paused-clock tests control, when there
+/// is one (it is std's outside a runtime), so async and blocking callers agree.
+fn now() -> Instant {
+    Clock::Tokio.now()
+}
+
+/// A caller in the schedule: counted as waiting, and its ticket given back if
+/// it leaves (gives up, or its future is dropped) before its turn.
+struct Waiter<'a> {
+    limiter: &'a RateLimiter,
+    ticket: Option<Ticket>,
+}
+
+impl<'a> Waiter<'a> {
+    fn new(limiter: &'a RateLimiter, ticket: Ticket) -> Waiter<'a> {
+        limiter.waiting.fetch_add(1, Ordering::Relaxed);
+        Waiter {
+            limiter,
+            ticket: Some(ticket),
+        }
+    }
+
+    /// The turn has come: the ticket is used.
+    fn served(mut self) -> Turn {
+        self.ticket = None;
+        Turn { sent: Some(now()) }
+    }
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        self.limiter.waiting.fetch_sub(1, Ordering::Relaxed);
+        if let Some(ticket) = self.ticket {
+            self.limiter.release(ticket);
+        }
+    }
+}

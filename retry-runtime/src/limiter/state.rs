@@ -1,0 +1,430 @@
+//! The limiter's decisions as a pure state machine over explicit instants: the
+//! pacing schedule, the shared cool-down, and the learned rate. No clock, no
+//! locking, no waiting: `RateLimiter` wraps it in a mutex, and a second store
+//! (Redis) can mirror it function for function.
+
+use std::time::{Duration, Instant};
+
+/// CUBIC's multiplicative decrease: a throttle episode leaves 70% of the rate.
+pub(crate) const BETA: f64 = 0.7;
+/// CUBIC's scaling constant (the AWS SDKs' value): how fast the rate climbs back.
+pub(crate) const SCALE: f64 = 0.4;
+/// The lowest rate pacing ever falls to, in requests per second.
+pub(crate) const FLOOR: f64 = 0.5;
+/// Pacing runs this far below a limit the server announced, so the client's
+/// clock, network jitter and other users of the key do not tip it over.
+pub(crate) const MARGIN: f64 = 0.95;
+/// The longest cool-down taken from a hint; a later one would only overflow.
+const LONGEST_COOL_DOWN: Duration = Duration::from_secs(24 * 60 * 60);
+/// Successes are counted over at least this long to estimate the admitted rate.
+const MEASURE_WINDOW: Duration = Duration::from_secs(1);
+
+/// What an attempt's outcome tells the limiter.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Outcome {
+    /// The server answered: the limit was not hit.
+    Success,
+    /// A rate-limit refusal (429), with the server's hint if it gave one.
+    Throttle(Option<Duration>),
+    /// Overload (503, 529) with a hint: everyone waits it out, the rate stays.
+    Overloaded(Duration),
+}
+
+/// A place in the pacing schedule: tickets are numbered in arrival order.
+pub(crate) type Ticket = u64;
+
+#[derive(Debug)]
+pub(crate) struct State {
+    /// Requests per second pacing allows now; `None` while nothing is known.
+    rate: Option<f64>,
+    /// The highest rate learning may reach: a margin below the announced limit.
+    ceiling: Option<f64>,
+    /// The announced limit, per minute, as last seen.
+    limit_per_minute: Option<u64>,
+    /// Ticket `origin_ticket` goes at `origin`, each later one `1 / rate` after.
+    origin: Option<Instant>,
+    origin_ticket: Ticket,
+    next_ticket: Ticket,
+    /// No turn before this.
+    cool_down_until: Option<Instant>,
+    /// The last time the rate went down: throttles answering requests sent
+    /// before it belong to an episode already counted.
+    last_decrease: Option<Instant>,
+    /// CUBIC's state: the rate before the last throttle, and when it came.
+    last_max: f64,
+    last_throttle: Option<Instant>,
+    /// Throttle episodes so far.
+    episodes: u64,
+    /// `(when, successes counted by then)`, the older and the newer sample.
+    samples: [Option<(Instant, u64)>; 2],
+}
+
+impl State {
+    pub(crate) const fn new(per_minute: Option<u32>) -> State {
+        let (rate, ceiling, limit) = match per_minute {
+            Some(n) if n > 0 => {
+                let ceiling = paced_below(n as u64);
+                (Some(ceiling), Some(ceiling), Some(n as u64))
+            }
+            _ => (None, None, None),
+        };
+        State {
+            rate,
+            ceiling,
+            limit_per_minute: limit,
+            origin: None,
+            origin_ticket: 0,
+            next_ticket: 0,
+            cool_down_until: None,
+            last_decrease: None,
+            last_max: 0.0,
+            last_throttle: None,
+            episodes: 0,
+            samples: [None, None],
+        }
+    }
+
+    /// Whether turns can be handed out without looking: no rate to pace at and
+    /// no cool-down that could still be running.
+    pub(crate) fn is_idle(&self, now: Instant) -> bool {
+        self.rate.is_none() && self.cool_down_until.is_none_or(|until| until <= now)
+    }
+
+    pub(crate) fn rate(&self) -> Option<f64> {
+        self.rate
+    }
+
+    pub(crate) fn episodes(&self) -> u64 {
+        self.episodes
+    }
+
+    pub(crate) fn cool_down_left(&self, now: Instant) -> Duration {
+        self.cool_down_until
+            .map_or(Duration::ZERO, |until| until.saturating_duration_since(now))
+    }
+
+    fn interval(&self) -> Duration {
+        match self.rate {
+            Some(rate) => Duration::from_secs_f64(1.0 / rate.max(FLOOR)),
+            None => Duration::ZERO,
+        }
+    }
+
+    /// When `ticket` may go by the schedule alone.
+    fn scheduled(&self, ticket: Ticket, now: Instant) -> Instant {
+        let origin = self.origin.unwrap_or(now);
+        let ahead = ticket.saturating_sub(self.origin_ticket);
+        let ahead = u32::try_from(ahead).unwrap_or(u32::MAX);
+        origin
+            .checked_add(self.interval().saturating_mul(ahead))
+            .unwrap_or(origin + LONGEST_COOL_DOWN)
+    }
+
+    /// When `ticket` may go: its place in the schedule, and not before the cool-down.
+    pub(crate) fn turn_at(&self, ticket: Ticket, now: Instant) -> Instant {
+        let scheduled = self.scheduled(ticket, now);
+        self.cool_down_until
+            .map_or(scheduled, |until| scheduled.max(until))
+    }
+
+    /// A ticket for a caller arriving at `now`, if its turn comes by `latest`;
+    /// else how long it would have had to wait, and no ticket is taken.
+    pub(crate) fn reserve(
+        &mut self,
+        now: Instant,
+        latest: Instant,
+        successes: u64,
+    ) -> Result<(Ticket, Instant), Duration> {
+        self.sample(now, successes);
+        let ticket = self.next_ticket;
+        if self.origin.is_none() || self.scheduled(ticket, now) < now {
+            // An idle spell saves up no burst: the schedule restarts now.
+            self.origin = Some(now);
+            self.origin_ticket = ticket;
+        }
+        let at = self.turn_at(ticket, now);
+        if at > latest {
+            return Err(at - now);
+        }
+        self.next_ticket += 1;
+        Ok((ticket, at))
+    }
+
+    /// A caller gives its ticket back unused: when it was the last one handed
+    /// out, the slot goes to the next arrival instead of staying empty.
+    pub(crate) fn release(&mut self, ticket: Ticket) {
+        if ticket + 1 == self.next_ticket && ticket >= self.origin_ticket {
+            self.next_ticket = ticket;
+        }
+    }
+
+    /// The first ticket whose turn has not come by `now`.
+    fn first_pending(&self, now: Instant) -> Ticket {
+        let interval = self.interval().as_nanos();
+        let origin = self.origin.unwrap_or(now);
+        let passed = match now.checked_duration_since(origin) {
+            None => 0,
+            Some(_) if interval == 0 => return self.next_ticket,
+            Some(since) => since.as_nanos().div_ceil(interval),
+        };
+        let passed = u64::try_from(passed).unwrap_or(u64::MAX);
+        self.origin_ticket
+            .saturating_add(passed)
+            .min(self.next_ticket)
+    }
+
+    /// Re-anchors the schedule at the first pending ticket, no earlier than
+    /// `not_before`, so a cool-down or a new rate applies to those still
+    /// waiting in their arrival order.
+    fn rebase(&mut self, now: Instant, not_before: Option<Instant>) {
+        let pending = self.first_pending(now);
+        let at = self.scheduled(pending, now).max(now);
+        self.origin = Some(not_before.map_or(at, |nb| at.max(nb)));
+        self.origin_ticket = pending;
+    }
+
+    fn set_rate(&mut self, now: Instant, rate: f64) {
+        let rate = match self.ceiling {
+            Some(ceiling) => rate.clamp(FLOOR, ceiling.max(FLOOR)),
+            None => rate.max(FLOOR),
+        };
+        if self.rate == Some(rate) {
+            return;
+        }
+        self.rebase(now, None);
+        if self.rate.is_none_or(|old| rate < old) {
+            self.last_decrease = Some(now);
+        }
+        self.rate = Some(rate);
+    }
+
+    /// No turn before `until`; those already waiting keep their order behind it.
+    pub(crate) fn cool_down(&mut self, now: Instant, wait: Duration) {
+        let until = now + wait.min(LONGEST_COOL_DOWN);
+        if self.cool_down_until.is_some_and(|current| current >= until) {
+            return;
+        }
+        self.rebase(now, Some(until));
+        self.cool_down_until = Some(until);
+    }
+
+    /// The limit a server announced, per minute: pacing stays a margin below it.
+    pub(crate) fn learn_limit(&mut self, now: Instant, per_minute: u64) {
+        if per_minute == 0 || self.limit_per_minute == Some(per_minute) {
+            return;
+        }
+        self.limit_per_minute = Some(per_minute);
+        let ceiling = paced_below(per_minute);
+        self.ceiling = Some(ceiling);
+        let rate = match self.rate {
+            // Below the new ceiling after a throttle: CUBIC climbs back to it.
+            Some(rate) if self.last_throttle.is_some() => rate.min(ceiling),
+            _ => ceiling,
+        };
+        self.set_rate(now, rate);
+    }
+
+    /// What an attempt that took its turn at `sent` (`None`: no schedule was
+    /// running then) came back with, at `now`; `successes` is the count of
+    /// successes so far, kept outside the lock.
+    pub(crate) fn record(
+        &mut self,
+        now: Instant,
+        sent: Option<Instant>,
+        outcome: Outcome,
+        successes: u64,
+    ) {
+        self.sample(now, successes);
+        match outcome {
+            Outcome::Success => self.climb(now),
+            Outcome::Overloaded(hint) => self.cool_down(now, hint),
+            Outcome::Throttle(hint) => {
+                if let Some(hint) = hint {
+                    self.cool_down(now, hint);
+                }
+                let new_episode = match (self.last_decrease, sent) {
+                    (None, _) => true,
+                    (Some(decrease), Some(sent)) => sent >= decrease,
+                    // Sent before pacing began, so before the last decrease.
+                    (Some(_), None) => false,
+                };
+                if new_episode {
+                    self.decrease(now, successes);
+                }
+            }
+        }
+    }
+
+    /// One throttle episode: the rate drops to β of what it was (of the rate
+    /// the server was seen admitting, when no rate was known yet).
+    fn decrease(&mut self, now: Instant, successes: u64) {
+        let current = self
+            .rate
+            .unwrap_or_else(|| self.admitted_rate(now, successes));
+        self.episodes += 1;
+        self.last_max = current;
+        self.last_throttle = Some(now);
+        self.set_rate(now, current * BETA);
+        // Counted even when already at the floor: later throttles answering
+        // requests sent before now are this episode's.
+        self.last_decrease = Some(now);
+    }
+
+    /// CUBIC's growth after the last throttle: `C·(t − K)³ + W_max`, with
+    /// `K = ∛(W_max·(1 − β)/C)`, so the rate is back at `W_max` after `K` seconds
+    /// and probes beyond it after that.
+    fn climb(&mut self, now: Instant) {
+        let (Some(throttled), Some(rate)) = (self.last_throttle, self.rate) else {
+            return;
+        };
+        let t = now.saturating_duration_since(throttled).as_secs_f64();
+        let k = (self.last_max * (1.0 - BETA) / SCALE).cbrt();
+        let cubic = SCALE * (t - k).powi(3) + self.last_max;
+        if cubic.is_finite() && cubic > rate {
+            self.set_rate(now, cubic);
+        }
+    }
+
+    /// Successes per second over the last second or more.
+    fn admitted_rate(&self, now: Instant, successes: u64) -> f64 {
+        let (at, counted) = self.samples[0].or(self.samples[1]).unwrap_or((now, 0));
+        let span = now.saturating_duration_since(at).max(MEASURE_WINDOW);
+        successes.saturating_sub(counted) as f64 / span.as_secs_f64()
+    }
+
+    /// Keeps two samples of the success count at least a window apart.
+    pub(crate) fn sample(&mut self, now: Instant, successes: u64) {
+        let newer = self.samples[1];
+        if newer.is_none_or(|(at, _)| now.saturating_duration_since(at) >= MEASURE_WINDOW) {
+            self.samples = [newer, Some((now, successes))];
+        }
+    }
+}
+
+/// The pacing rate for a limit of `per_minute`, in requests per second.
+const fn paced_below(per_minute: u64) -> f64 {
+    per_minute as f64 / 60.0 * MARGIN
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn unknown_rate_hands_out_turns_at_once() {
+        let t0 = Instant::now();
+        let mut state = State::new(None);
+        for _ in 0..5 {
+            assert_eq!(state.reserve(t0, t0, 0).map(|(_, at)| at), Ok(t0));
+        }
+        assert!(state.is_idle(t0));
+    }
+
+    #[test]
+    fn a_known_limit_spaces_turns_in_arrival_order() {
+        let t0 = Instant::now();
+        // 600 a minute is 10 a second; paced at 95% of it.
+        let mut state = State::new(Some(600));
+        let far = t0 + Duration::from_secs(60);
+        let turns: Vec<Instant> = (0..4)
+            .map(|_| state.reserve(t0, far, 0).unwrap().1)
+            .collect();
+        let interval = Duration::from_secs_f64(1.0 / 9.5);
+        for (i, at) in turns.iter().enumerate() {
+            assert_eq!(*at, t0 + interval * i as u32);
+        }
+    }
+
+    #[test]
+    fn a_cool_down_moves_those_waiting_behind_it_in_order() {
+        let t0 = Instant::now();
+        let mut state = State::new(Some(600));
+        let far = t0 + Duration::from_secs(60);
+        let tickets: Vec<Ticket> = (0..3)
+            .map(|_| state.reserve(t0, far, 0).unwrap().0)
+            .collect();
+        state.cool_down(t0 + ms(1), Duration::from_secs(2));
+        let at: Vec<Instant> = tickets
+            .iter()
+            .map(|&t| state.turn_at(t, t0 + ms(1)))
+            .collect();
+        let interval = Duration::from_secs_f64(1.0 / 9.5);
+        // Ticket 0 had gone at t0; the two still waiting restart after the cool-down.
+        assert_eq!(at[1], t0 + ms(2001));
+        assert_eq!(at[2], t0 + ms(2001) + interval);
+        // A new arrival queues behind them.
+        let (_, next) = state.reserve(t0 + ms(2), far, 0).unwrap();
+        assert_eq!(next, t0 + ms(2001) + interval * 2);
+    }
+
+    #[test]
+    fn a_turn_past_the_bound_takes_no_ticket() {
+        let t0 = Instant::now();
+        let mut state = State::new(None);
+        state.cool_down(t0, Duration::from_secs(5));
+        assert_eq!(
+            state.reserve(t0, t0 + ms(100), 0),
+            Err(Duration::from_secs(5))
+        );
+        assert_eq!(state.next_ticket, 0);
+    }
+
+    #[test]
+    fn one_episode_lowers_the_rate_once() {
+        let t0 = Instant::now();
+        let mut state = State::new(Some(1200));
+        let before = state.rate().unwrap();
+        let sent = Some(t0);
+        for i in 0..100 {
+            state.record(t0 + ms(10 + i), sent, Outcome::Throttle(None), 0);
+        }
+        assert_eq!(state.episodes(), 1);
+        assert!((state.rate().unwrap() - before * BETA).abs() < 1e-9);
+        // A request sent after the decrease and refused is a new episode.
+        state.record(t0 + ms(500), Some(t0 + ms(400)), Outcome::Throttle(None), 0);
+        assert_eq!(state.episodes(), 2);
+    }
+
+    #[test]
+    fn learning_the_limit_closes_the_episode_of_the_first_wave() {
+        let t0 = Instant::now();
+        let mut state = State::new(None);
+        // The first wave went out unpaced; its first answer announces the limit.
+        state.learn_limit(t0 + ms(5), 1200);
+        state.record(t0 + ms(6), None, Outcome::Throttle(Some(ms(1000))), 20);
+        assert_eq!(
+            state.episodes(),
+            0,
+            "the wave was sent before the limit was known"
+        );
+        assert_eq!(state.rate(), Some(20.0 * MARGIN));
+        assert_eq!(state.cool_down_left(t0 + ms(6)), ms(1000));
+    }
+
+    #[test]
+    fn the_first_throttle_starts_from_the_admitted_rate() {
+        let t0 = Instant::now();
+        let mut state = State::new(None);
+        let _ = state.reserve(t0, t0, 0);
+        state.record(t0 + ms(50), None, Outcome::Throttle(None), 20);
+        // 20 admitted within the first second: paced at 70% of 20/s.
+        assert!((state.rate().unwrap() - 14.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn successes_climb_back_to_the_ceiling_and_no_further() {
+        let t0 = Instant::now();
+        let mut state = State::new(Some(1200));
+        state.record(t0, Some(t0), Outcome::Throttle(None), 0);
+        let low = state.rate().unwrap();
+        state.record(t0 + ms(500), Some(t0 + ms(400)), Outcome::Success, 1);
+        let later = state.rate().unwrap();
+        assert!(later > low, "{later} > {low}");
+        state.record(t0 + Duration::from_secs(30), Some(t0), Outcome::Success, 2);
+        assert_eq!(state.rate(), Some(20.0 * MARGIN));
+    }
+}

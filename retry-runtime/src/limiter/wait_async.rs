@@ -1,0 +1,52 @@
+//! Waiting for a turn in an async function: `tokio::time`, so paused-clock tests
+//! run without real waiting, and dropping the future leaves the queue.
+
+use std::time::Duration;
+
+use super::{RateLimiter, Reserve, Turn, Waiter};
+use crate::Throttled;
+
+impl RateLimiter {
+    /// Waits for a turn, at most `max_wait`; `Err` at once, with no wait, when
+    /// the turn would come later than that.
+    ///
+    /// ```
+    /// use retry_runtime::{ErrorClass, RateLimiter};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let limiter = RateLimiter::new();
+    /// let turn = limiter.turn(Duration::from_secs(5)).await.unwrap();
+    /// // The server refused and asked for 10 s: every caller waits it out.
+    /// limiter.failed(turn, ErrorClass::RateLimit, Some(Duration::from_secs(10)));
+    /// let refused = limiter.turn(Duration::from_secs(5)).await.unwrap_err();
+    /// assert!(refused.wait() > Duration::from_secs(9));
+    /// # }
+    /// ```
+    pub async fn turn(&self, max_wait: Duration) -> Result<Turn, Throttled> {
+        match self.try_turn_now() {
+            Some(turn) => Ok(turn),
+            None => self.turn_slow(max_wait).await,
+        }
+    }
+
+    async fn turn_slow(&self, max_wait: Duration) -> Result<Turn, Throttled> {
+        let (ticket, mut at, latest) = match self.reserve(max_wait) {
+            Reserve::Free => return Ok(Turn::default()),
+            Reserve::TooLate(wait) => return Err(Throttled::new(wait)),
+            Reserve::Ticket(ticket, at, latest) => (ticket, at, latest),
+        };
+        let waiter = Waiter::new(self, ticket);
+        loop {
+            // Boxed: a waiting call's future holds a pointer, not tokio's `Sleep`.
+            Box::pin(tokio::time::sleep_until(at.into())).await;
+            match self.recheck(ticket, latest) {
+                Ok(next) if next <= super::now() => return Ok(waiter.served()),
+                // Moved later by a cool-down or a lower rate: keep waiting.
+                Ok(next) => at = next,
+                Err(wait) => return Err(Throttled::new(wait)),
+            }
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! Waiting for a turn in a blocking function: the thread sleeps.
+
+use std::time::Duration;
+
+use super::{RateLimiter, Reserve, Turn, Waiter};
+use crate::Throttled;
+
+impl RateLimiter {
+    /// [`turn`](RateLimiter::turn) for blocking code: sleeps the thread until the
+    /// turn, at most `max_wait`.
+    ///
+    /// ```
+    /// use retry_runtime::RateLimiter;
+    /// use std::time::Duration;
+    ///
+    /// let limiter = RateLimiter::new();
+    /// let turn = limiter.turn_blocking(Duration::from_secs(1)).unwrap();
+    /// limiter.succeeded(turn);
+    /// ```
+    pub fn turn_blocking(&self, max_wait: Duration) -> Result<Turn, Throttled> {
+        if let Some(turn) = self.try_turn_now() {
+            return Ok(turn);
+        }
+        let (ticket, mut at, latest) = match self.reserve(max_wait) {
+            Reserve::Free => return Ok(Turn::default()),
+            Reserve::TooLate(wait) => return Err(Throttled::new(wait)),
+            Reserve::Ticket(ticket, at, latest) => (ticket, at, latest),
+        };
+        let waiter = Waiter::new(self, ticket);
+        // The thread's own clock bounds the wait too: should the limiter's clock
+        // stand still (a paused tokio clock around a blocking call), this still ends.
+        let started = std::time::Instant::now();
+        loop {
+            std::thread::sleep(at.saturating_duration_since(super::now()));
+            match self.recheck(ticket, latest) {
+                Ok(next) if next <= super::now() => return Ok(waiter.served()),
+                Ok(next) if started.elapsed() < max_wait => at = next,
+                Ok(next) => {
+                    return Err(Throttled::new(next.saturating_duration_since(super::now())));
+                }
+                Err(wait) => return Err(Throttled::new(wait)),
+            }
+        }
+    }
+}

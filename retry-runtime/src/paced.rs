@@ -1,0 +1,225 @@
+//! Where a retry loop meets a [`RateLimiter`]: a turn before each attempt, the
+//! attempt's outcome after it. Nothing else of the loop changes.
+
+use std::time::Duration;
+
+use crate::{Attempts, Clock, ErrorClass, Policy, RateLimiter, Retry, Step, Throttled, Turn};
+
+/// A call's standing with its limiter: the turn its current attempt took, and
+/// the last error, returned should the next turn not come in time.
+#[derive(Debug)]
+pub struct Paced<E> {
+    turn: Turn,
+    last: Option<E>,
+}
+
+impl<E> Default for Paced<E> {
+    fn default() -> Paced<E> {
+        Paced::new()
+    }
+}
+
+impl<E> Paced<E> {
+    /// A call that has made no attempt yet.
+    pub const fn new() -> Paced<E> {
+        Paced {
+            turn: Turn::UNPACED,
+            last: None,
+        }
+    }
+
+    /// Takes a turn at once if the limiter is idle (one atomic read); `false`
+    /// means [`wait`](Paced::wait) for one.
+    #[inline]
+    pub fn ready(&mut self, limiter: &RateLimiter) -> bool {
+        match limiter.try_turn_now() {
+            Some(turn) => {
+                self.turn = turn;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Waits for a turn, no longer than `max_delay` nor past the `deadline`.
+    /// When it cannot come in time the call is over: the last attempt's error,
+    /// or `E::from(Throttled)` if there was none.
+    #[cfg(feature = "tokio")]
+    pub async fn wait(
+        &mut self,
+        limiter: &RateLimiter,
+        policy: &Policy,
+        attempts: &Attempts,
+    ) -> Result<(), E>
+    where
+        E: From<Throttled>,
+    {
+        match limiter.turn(max_wait(policy, attempts)).await {
+            Ok(turn) => {
+                self.turn = turn;
+                Ok(())
+            }
+            Err(throttled) => Err(self.give_up(throttled)),
+        }
+    }
+
+    /// [`wait`](Paced::wait) for blocking functions.
+    pub fn wait_blocking(
+        &mut self,
+        limiter: &RateLimiter,
+        policy: &Policy,
+        attempts: &Attempts,
+    ) -> Result<(), E>
+    where
+        E: From<Throttled>,
+    {
+        match limiter.turn_blocking(max_wait(policy, attempts)) {
+            Ok(turn) => {
+                self.turn = turn;
+                Ok(())
+            }
+            Err(throttled) => Err(self.give_up(throttled)),
+        }
+    }
+
+    fn give_up(&mut self, throttled: Throttled) -> E
+    where
+        E: From<Throttled>,
+    {
+        self.last.take().unwrap_or_else(|| E::from(throttled))
+    }
+}
+
+/// How long a turn may take: no more than a sleep may.
+fn max_wait(policy: &Policy, attempts: &Attempts) -> Duration {
+    match policy.deadline {
+        Some(deadline) => policy
+            .max_delay
+            .min(deadline.saturating_sub(attempts.elapsed())),
+        None => policy.max_delay,
+    }
+}
+
+impl<E> Retry<E> {
+    /// [`step`](Retry::step) for a call paced by `limiter`: reports the outcome
+    /// (success; a throttle or overload with its hint) to the limiter, and keeps
+    /// the error in `paced` while the loop sleeps, to return it should no turn
+    /// come in time.
+    #[inline]
+    pub fn step_paced<T>(
+        &self,
+        attempts: &mut Attempts,
+        result: Result<T, E>,
+        forced: Option<ErrorClass>,
+        limiter: &RateLimiter,
+        paced: &mut Paced<E>,
+    ) -> Step<T, E> {
+        match result {
+            Ok(value) => {
+                limiter.succeeded(paced.turn);
+                Step::Return(Ok(value))
+            }
+            Err(error) => self.failed_paced(attempts, error, forced, limiter, paced),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn failed_paced<T>(
+        &self,
+        attempts: &mut Attempts,
+        error: E,
+        forced: Option<ErrorClass>,
+        limiter: &RateLimiter,
+        paced: &mut Paced<E>,
+    ) -> Step<T, E> {
+        if let Some(class) = self.class(&error, forced) {
+            let hint = self.server_hint.and_then(|hint| hint(&error));
+            limiter.failed(paced.turn, class, hint);
+        }
+        match self.next_delay(attempts, &error, forced) {
+            Some(delay) => {
+                paced.last = Some(error);
+                Step::Sleep(delay)
+            }
+            None => Step::Return(Err(error)),
+        }
+    }
+
+    /// [`run`](Retry::run) with a turn from `limiter` before every attempt.
+    ///
+    /// ```
+    /// use retry_runtime::{Policy, RateLimiter, Retry};
+    /// use std::io;
+    ///
+    /// static LIMITER: RateLimiter = RateLimiter::per_minute(6000);
+    ///
+    /// let result: io::Result<&str> = Retry::classified(Policy::new()).run_limited(&LIMITER, || Ok("answer"));
+    /// assert_eq!(result.unwrap(), "answer");
+    /// ```
+    pub fn run_limited<T>(
+        self,
+        limiter: &RateLimiter,
+        mut attempt: impl FnMut() -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<Throttled>,
+    {
+        let mut attempts = self.begin(Clock::Std);
+        let mut paced = Paced::<E>::new();
+        loop {
+            if !paced.ready(limiter) {
+                paced.wait_blocking(limiter, &self.policy, &attempts)?;
+            }
+            match self.step_paced(&mut attempts, attempt(), None, limiter, &mut paced) {
+                Step::Return(result) => return result,
+                Step::Sleep(delay) => std::thread::sleep(delay),
+            }
+        }
+    }
+
+    /// [`run_async`](Retry::run_async) with a turn from `limiter` before every
+    /// attempt; waiting for a turn is not an attempt.
+    ///
+    /// ```
+    /// use retry_runtime::{ErrorClass, Policy, RateLimiter, Retry, Throttled};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// static LIMITER: RateLimiter = RateLimiter::new();
+    /// // Another caller was told to come back in two minutes: so is everyone.
+    /// let turn = LIMITER.turn(Duration::ZERO).await.unwrap();
+    /// LIMITER.failed(turn, ErrorClass::RateLimit, Some(Duration::from_secs(120)));
+    ///
+    /// let result: Result<(), std::io::Error> = Retry::classified(Policy::new())
+    ///     .run_async_limited(&LIMITER, || async { unreachable!("no request is sent") })
+    ///     .await;
+    /// assert_eq!(result.unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
+    /// # }
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub async fn run_async_limited<T, F, Fut>(
+        self,
+        limiter: &RateLimiter,
+        mut attempt: F,
+    ) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+        E: From<Throttled>,
+    {
+        let mut attempts = self.begin(Clock::Tokio);
+        let mut paced = Paced::<E>::new();
+        loop {
+            if !paced.ready(limiter) {
+                paced.wait(limiter, &self.policy, &attempts).await?;
+            }
+            let result = attempt().await;
+            match self.step_paced(&mut attempts, result, None, limiter, &mut paced) {
+                Step::Return(result) => return result,
+                Step::Sleep(delay) => tokio::time::sleep(delay).await,
+            }
+        }
+    }
+}
