@@ -50,6 +50,30 @@ pub fn attempt_blocking<R: AttemptResult, F: FnOnce() -> R>(attempt: F) -> R {
     attempt()
 }
 
+/// Waits for a turn; a plain generic function, so a missing `From<Throttled>`
+/// is reported where the `limiter` key's tokens are.
+#[cfg(feature = "tokio")]
+#[inline]
+pub fn wait_turn<'a, E: From<retry_runtime::Throttled>>(
+    paced: &'a mut Paced<E>,
+    limiter: &'a RateLimiter,
+    policy: &'a Policy,
+    attempts: &'a Attempts,
+) -> impl Future<Output = Result<(), E>> + 'a {
+    paced.wait(limiter, policy, attempts)
+}
+
+/// [`wait_turn`] for blocking functions.
+#[inline]
+pub fn wait_turn_blocking<E: From<retry_runtime::Throttled>>(
+    paced: &mut Paced<E>,
+    limiter: &RateLimiter,
+    policy: &Policy,
+    attempts: &Attempts,
+) -> Result<(), E> {
+    paced.wait_blocking(limiter, policy, attempts)
+}
+
 /// The blocking loop's sleep.
 pub fn thread_sleep(delay: Duration) {
     std::thread::sleep(delay)

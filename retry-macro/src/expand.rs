@@ -82,7 +82,7 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
                 }
             }
         };
-        let turn = limiter.turn(quote!(wait), quote!(.await));
+        let turn = limiter.turn(quote!(wait_turn), quote!(.await));
         let step_call = limiter.step(quote!(#into_result(#result)), quote!(#forced));
         let paced_init = &limiter.init;
         quote! {
@@ -124,7 +124,7 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
         Shape::Blocking { .. } => {
             let body = func.body.stream();
             let typed = quote!(#at_ret::attempt_blocking::<#ret, _>);
-            let turn = limiter.turn(quote!(wait_blocking), quote!());
+            let turn = limiter.turn(quote!(wait_turn_blocking), quote!());
             let step_call = limiter.step(
                 quote!(#into_result(#result)),
                 quote!(::core::option::Option::None),
@@ -209,17 +209,27 @@ impl Limiter {
         let limiter = format_ident!("__ai_limiter", span = Span::mixed_site());
         let error = format_ident!("__ai_error", span = Span::mixed_site());
         // A missing `From<Throttled>` is reported at the `limiter` key.
-        let wait = respan(&quote!(#private::Paced::#wait), *span);
+        let wait = respan(&quote!(#private::#wait), *span);
+        // The arguments sit at the key too (rustc points at the first one), while
+        // the bindings keep their mixed-site hygiene.
+        let at_key = |ident: &syn::Ident| {
+            syn::Ident::new(&ident.to_string(), ident.span().located_at(*span))
+        };
+        let (paced_at, limiter_at, attempts_at) =
+            (at_key(paced), at_key(&limiter), at_key(attempts));
         let mut call_args = proc_macro2::Group::new(
             proc_macro2::Delimiter::Parenthesis,
-            quote!(&mut #paced, #limiter, &#policy, &#attempts),
+            quote_spanned!(*span=> &mut #paced_at, #limiter_at, &#policy, &#attempts_at),
         );
         call_args.set_span(*span);
+        let waiting = format_ident!("__ai_waiting", span = Span::mixed_site());
+        let expr = quote_spanned!(syn::spanned::Spanned::span(expr)=> &(#expr));
         quote! {
             {
-                let #limiter: &#private::RateLimiter = &(#expr);
+                let #limiter: &#private::RateLimiter = #expr;
                 if !#private::Paced::ready(&mut #paced, #limiter) {
-                    if let ::core::result::Result::Err(#error) = #wait #call_args #awaited {
+                    let #waiting = #wait #call_args;
+                    if let ::core::result::Result::Err(#error) = #waiting #awaited {
                         return #from_result(::core::result::Result::Err(#error));
                     }
                 }
@@ -233,7 +243,8 @@ impl Limiter {
         match &self.paced {
             None => quote!(#retry.step(&mut #attempts, #result, #forced)),
             Some((expr, _, paced)) => {
-                quote!(#retry.step_paced(&mut #attempts, #result, #forced, &(#expr), &mut #paced))
+                let expr = quote_spanned!(syn::spanned::Spanned::span(expr)=> &(#expr));
+                quote!(#retry.step_paced(&mut #attempts, #result, #forced, #expr, &mut #paced))
             }
         }
     }

@@ -1,9 +1,10 @@
 #![deny(warnings, unused_qualifications)]
 
-use ai_retry::{ErrorClass, RetryBudget, RetryEvent, retry};
+use ai_retry::{ErrorClass, RateLimiter, RetryBudget, RetryEvent, retry};
 use std::io;
 
 static BUDGET: RetryBudget = RetryBudget::new(0.1, 10);
+static LIMITER: RateLimiter = RateLimiter::per_minute(600);
 
 fn log(event: &RetryEvent<'_, io::Error>) {
     eprintln!("{} attempt {} failed: {}", event.function, event.attempt, event.error);
@@ -30,6 +31,7 @@ struct Request(String);
     on = RateLimit | Timeout | Overloaded | Server | Connection,
     on_retry = log,
     budget = BUDGET,
+    limiter = LIMITER,
     clone(request),
     crate = reexport
 )]
@@ -37,7 +39,7 @@ async fn everything(request: Request) -> io::Result<String> {
     Ok(request.0)
 }
 
-#[retry(max = 2, backoff = "equal_jitter", initial = "1ms", when = is_reset, on_retry = log)]
+#[retry(max = 2, backoff = "equal_jitter", initial = "1ms", when = is_reset, on_retry = log, limiter = LIMITER)]
 fn with_when() -> io::Result<()> {
     Ok(())
 }
