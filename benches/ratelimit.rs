@@ -91,12 +91,9 @@ struct Outcome {
 }
 
 async fn run(policy: Policy) -> Outcome {
-    let server = TestServer::start(Config::rate_limited(RateLimit {
-        per_second: RATE,
-        burst: 1,
-    }))
-    .await
-    .unwrap();
+    let server = TestServer::start(Config::rate_limited(RateLimit::new(RATE, 1).reserving()))
+        .await
+        .unwrap();
     let client = Arc::new(
         OpenAi::new(
             &server.openai_base_url(),

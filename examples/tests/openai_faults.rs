@@ -200,12 +200,9 @@ async fn the_api_key_never_appears_in_errors() {
 #[tokio::test]
 async fn rate_limit_mode_hints_are_honest_and_honoured() {
     use retry_testkit::{Config, RateLimit, TestServer};
-    let server = TestServer::start(Config::rate_limited(RateLimit {
-        per_second: 20.0,
-        burst: 1,
-    }))
-    .await
-    .unwrap();
+    let server = TestServer::start(Config::rate_limited(RateLimit::new(20.0, 1).reserving()))
+        .await
+        .unwrap();
     let client = ai_retry_examples::openai::OpenAi::new(
         &server.openai_base_url(),
         Some("sk-one-key".into()),

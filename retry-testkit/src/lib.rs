@@ -5,7 +5,8 @@
 //! - `POST /v1/messages` speaks Anthropic (with `"stream": true` as SSE).
 //!
 //! Each request takes the next [`Fault`] of the script; when the script is empty
-//! the server answers, or, in rate-limit mode, applies a token bucket per API key.
+//! the server answers, or, in rate-limit mode, applies a token bucket per API key
+//! that answers as real servers do (see [`RateLimit`]).
 //! Every request is logged as a [`RequestRecord`] for tests to assert on.
 //!
 //! ```

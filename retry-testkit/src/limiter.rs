@@ -1,7 +1,15 @@
 //! Rate-limit mode: a token bucket per API key, kept as GCRA (the generic cell
-//! rate algorithm). A refused request is told the time of the next free slot and
-//! that slot is reserved for it, so the hint is honest: a caller that waits as
-//! told gets in. A caller that comes back before its slot is refused again.
+//! rate algorithm).
+//!
+//! By default it answers as real servers do: every refused caller is told when
+//! the bucket next has a token — the same answer to all of them, nothing
+//! reserved — so callers told the same time race for the same token. Every
+//! response says the limit, what remains and when it resets.
+//!
+//! With [`RateLimit::reserving`] it is friendlier than any real server: a refused
+//! request is told the time of the next free slot and that slot is reserved for
+//! it, so a caller that waits as told gets in; one that comes back before its
+//! slot is refused again.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -13,18 +21,61 @@ pub struct RateLimit {
     pub per_second: f64,
     /// The bucket's size.
     pub burst: u32,
+    /// Reserve the slot a refused caller is told (friendlier than real servers).
+    pub reserve: bool,
+    /// Send `x-ratelimit-limit-requests` (per minute) on every response.
+    pub limit_header: bool,
+}
+
+impl RateLimit {
+    /// The realistic limit: a shared bucket, nothing reserved, the limit header sent.
+    pub fn new(per_second: f64, burst: u32) -> RateLimit {
+        RateLimit {
+            per_second,
+            burst,
+            reserve: false,
+            limit_header: true,
+        }
+    }
+
+    /// Reserves the slot each refused caller is told, as no real server does.
+    pub fn reserving(mut self) -> RateLimit {
+        self.reserve = true;
+        self
+    }
+
+    /// Leaves `x-ratelimit-limit-requests` out: a client must learn the rate.
+    pub fn without_limit_header(mut self) -> RateLimit {
+        self.limit_header = false;
+        self
+    }
+
+    fn interval(&self) -> Duration {
+        Duration::from_secs_f64(1.0 / self.per_second.max(1e-9))
+    }
+
+    /// The limit as OpenAI states it: requests per minute.
+    pub fn per_minute(&self) -> u64 {
+        (self.per_second * 60.0).round() as u64
+    }
+}
+
+/// What a response says of the bucket: requests left, and when it has the next
+/// one (when none is left) or is full again.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Quota {
+    pub remaining: u64,
+    pub reset: Duration,
 }
 
 /// The verdict on one request.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Admission {
-    Allowed,
+    /// Admitted, with what is left (in the realistic mode).
+    Allowed(Option<Quota>),
     /// Refused: come back after this long. `early` when the caller had been told
     /// to wait and came back sooner.
-    Refused {
-        wait: Duration,
-        early: bool,
-    },
+    Refused { wait: Duration, early: bool },
 }
 
 /// How long a caller's announced time is remembered once passed.
@@ -61,26 +112,63 @@ impl Limiter {
                 };
             }
             self.reserved.remove(caller);
-            return Admission::Allowed;
+            return Admission::Allowed(None);
         }
-        let interval = Duration::from_secs_f64(1.0 / limit.per_second.max(1e-9));
+        if !limit.reserve {
+            return self.admit_shared(limit, key, caller, now);
+        }
+        let interval = limit.interval();
         let tolerance = interval.saturating_mul(limit.burst.max(1) - 1);
         let next_free = self.next_free.entry(key.to_string()).or_insert(now);
         let tat = (*next_free).max(now);
         let earliest = tat.checked_sub(tolerance).unwrap_or(now);
         *next_free = tat + interval;
         if earliest <= now {
-            return Admission::Allowed;
+            return Admission::Allowed(None);
         }
-        // Whole milliseconds, rounded up: the hint the client sees is never early.
-        let wait = earliest - now;
-        let wait = Duration::from_millis(wait.as_nanos().div_ceil(1_000_000) as u64);
+        let wait = whole_ms(earliest - now);
         if self.reserved.len() >= FORGET_AFTER_ENTRIES {
             // Slots long past belong to callers that gave up.
             self.reserved.retain(|_, at| *at + FORGET_AFTER > now);
         }
         self.reserved.insert(caller.to_string(), now + wait);
         Admission::Refused { wait, early: false }
+    }
+
+    /// The realistic bucket: a refusal takes nothing and tells the time of the
+    /// next token, the same for every caller refused before then.
+    fn admit_shared(
+        &mut self,
+        limit: RateLimit,
+        key: &str,
+        caller: &str,
+        now: Instant,
+    ) -> Admission {
+        let interval = limit.interval();
+        let tolerance = interval.saturating_mul(limit.burst.max(1) - 1);
+        let next_free = self.next_free.entry(key.to_string()).or_insert(now);
+        let tat = (*next_free).max(now);
+        let earliest = tat.checked_sub(tolerance).unwrap_or(now);
+        if earliest > now {
+            let wait = whole_ms(earliest - now);
+            let early = self.is_early(caller, now);
+            self.announce(caller, now + wait);
+            return Admission::Refused { wait, early };
+        }
+        let tat = tat + interval;
+        *next_free = tat;
+        // Requests the bucket still admits now: k with tat + (k-1)·interval − tolerance ≤ now.
+        let slack = (now + tolerance + interval).saturating_duration_since(tat);
+        let remaining = (slack.as_nanos() / interval.as_nanos().max(1)) as u64;
+        let reset = match remaining {
+            0 => whole_ms(
+                tat.checked_sub(tolerance)
+                    .unwrap_or(now)
+                    .saturating_duration_since(now),
+            ),
+            _ => whole_ms(tat.saturating_duration_since(now)),
+        };
+        Admission::Allowed(Some(Quota { remaining, reset }))
     }
 
     /// Records a wait announced by a scripted fault, so an early return is seen.
@@ -100,21 +188,23 @@ impl Limiter {
     }
 }
 
+/// Whole milliseconds, rounded up: a hint the client sees is never early.
+fn whole_ms(wait: Duration) -> Duration {
+    Duration::from_millis(wait.as_nanos().div_ceil(1_000_000) as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn refuses_with_an_honest_reserved_slot() {
-        let limit = RateLimit {
-            per_second: 10.0,
-            burst: 2,
-        };
+        let limit = RateLimit::new(10.0, 2).reserving();
         let mut limiter = Limiter::default();
         let t0 = Instant::now();
         let ms = Duration::from_millis;
-        assert_eq!(limiter.admit(limit, "k", "a", t0), Admission::Allowed);
-        assert_eq!(limiter.admit(limit, "k", "b", t0), Admission::Allowed);
+        assert_eq!(limiter.admit(limit, "k", "a", t0), Admission::Allowed(None));
+        assert_eq!(limiter.admit(limit, "k", "b", t0), Admission::Allowed(None));
         assert_eq!(
             limiter.admit(limit, "k", "c", t0),
             Admission::Refused {
@@ -138,22 +228,22 @@ mod tests {
         assert!(limiter.is_early("d", t0 + ms(150)));
         assert_eq!(
             limiter.admit(limit, "k", "c", t0 + ms(100)),
-            Admission::Allowed
+            Admission::Allowed(None)
         );
         assert_eq!(
             limiter.admit(limit, "k", "d", t0 + ms(250)),
-            Admission::Allowed
+            Admission::Allowed(None)
         );
         // Another key has its own bucket.
-        assert_eq!(limiter.admit(limit, "other", "e", t0), Admission::Allowed);
+        assert_eq!(
+            limiter.admit(limit, "other", "e", t0),
+            Admission::Allowed(None)
+        );
     }
 
     #[test]
     fn callers_who_wait_as_told_get_in_at_the_rate() {
-        let limit = RateLimit {
-            per_second: 50.0,
-            burst: 1,
-        };
+        let limit = RateLimit::new(50.0, 1).reserving();
         let mut limiter = Limiter::default();
         let t0 = Instant::now();
         // 100 callers at once; each refused one returns exactly when told.
@@ -161,7 +251,7 @@ mod tests {
         let mut admitted = Vec::new();
         while let Some((at, caller)) = pending.pop() {
             match limiter.admit(limit, "k", &format!("c{caller}"), at) {
-                Admission::Allowed => admitted.push(at),
+                Admission::Allowed(_) => admitted.push(at),
                 Admission::Refused { wait, early } => {
                     assert!(!early);
                     pending.push((at + wait, caller));
@@ -181,5 +271,40 @@ mod tests {
             last >= Duration::from_millis(1980) && last <= Duration::from_millis(1990),
             "{last:?}"
         );
+    }
+
+    #[test]
+    fn the_shared_bucket_tells_every_refused_caller_the_same_time() {
+        let limit = RateLimit::new(10.0, 2);
+        let mut limiter = Limiter::default();
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let quota = |remaining, reset| Admission::Allowed(Some(Quota { remaining, reset }));
+        assert_eq!(limiter.admit(limit, "k", "a", t0), quota(1, ms(100)));
+        assert_eq!(limiter.admit(limit, "k", "b", t0), quota(0, ms(100)));
+        for caller in ["c", "d", "e"] {
+            assert_eq!(
+                limiter.admit(limit, "k", caller, t0),
+                Admission::Refused {
+                    wait: ms(100),
+                    early: false
+                },
+                "nothing is reserved: {caller} is told the same"
+            );
+        }
+        // Told 100 ms, back at 50: early, and refused again.
+        assert!(matches!(
+            limiter.admit(limit, "k", "c", t0 + ms(50)),
+            Admission::Refused { early: true, .. }
+        ));
+        // At 100 ms one token: the first back gets it, the others are refused again.
+        assert!(matches!(
+            limiter.admit(limit, "k", "d", t0 + ms(100)),
+            Admission::Allowed(_)
+        ));
+        assert!(matches!(
+            limiter.admit(limit, "k", "e", t0 + ms(100)),
+            Admission::Refused { early: false, .. }
+        ));
     }
 }

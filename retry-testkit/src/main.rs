@@ -8,7 +8,8 @@ const HELP: &str = "\
 retry-testkit: a fault-injecting OpenAI- and Anthropic-compatible server on 127.0.0.1
 
 USAGE:
-    retry-testkit [--port N] [--script FAULTS] [--rate N/s] [--burst N] [--latency D]
+    retry-testkit [--port N] [--script FAULTS] [--rate N/s] [--burst N] [--reserve]
+                  [--no-limit-header] [--latency D]
 
 OPTIONS:
     --port N         listen on 127.0.0.1:N (default 8787; 0 picks a free port)
@@ -18,9 +19,16 @@ OPTIONS:
                      429:retry-after-raw=VALUE, quota, too-large, spend-limit,
                      overloaded (529), STATUS (500, 503, ...), should-retry=false:STATUS,
                      hang=30s, drop, malformed, stream-dies=N
-    --rate N         rate-limit mode: N requests per second per API key, refused
-                     with an honest retry-after, and refused again if early
+    --rate N         rate-limit mode: one bucket of N requests per second per API
+                     key; a refused request is told when the bucket next has a
+                     token (the same for every caller, nothing reserved), with
+                     retry-after in whole seconds rounded up and the x-ratelimit-*
+                     headers on every response
     --burst N        the rate limiter's bucket size (default: the rate, at least 1)
+    --reserve        reserve the slot a refused caller is told (friendlier than
+                     any real server), announced with retry-after-ms too
+    --no-limit-header
+                     leave x-ratelimit-limit-requests out: clients must learn the rate
     --latency D      delay every answer by D (e.g. 50ms)
     --then FAULT     what to do once the script is used up (default ok; e.g. 503
                      for an outage)
@@ -84,6 +92,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Config>, 
         ..Config::default()
     };
     let (mut rate, mut burst) = (None, None);
+    let (mut reserve, mut limit_header) = (false, true);
     while let Some(flag) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
         match flag.as_str() {
@@ -120,6 +129,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Config>, 
                         .map_err(|_| "--burst takes a number")?,
                 )
             }
+            "--reserve" => reserve = true,
+            "--no-limit-header" => limit_header = false,
             "--latency" => {
                 let text = value("--latency")?;
                 config.latency = humantime::parse_duration(&text)
@@ -130,7 +141,11 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Config>, 
     }
     if let Some(per_second) = rate {
         let burst = burst.unwrap_or(per_second.ceil().max(1.0) as u32);
-        config.rate_limit = Some(RateLimit { per_second, burst });
+        config.rate_limit = Some(RateLimit {
+            reserve,
+            limit_header,
+            ..RateLimit::new(per_second, burst)
+        });
     }
     Ok(Some(config))
 }
@@ -157,12 +172,13 @@ mod tests {
         .unwrap();
         assert_eq!(config.port, 0);
         assert_eq!(config.script.len(), 2);
+        assert_eq!(config.rate_limit, Some(RateLimit::new(50.0, 50)));
+        let reserving = parse(&["--rate", "5", "--reserve", "--no-limit-header"])
+            .unwrap()
+            .unwrap();
         assert_eq!(
-            config.rate_limit,
-            Some(RateLimit {
-                per_second: 50.0,
-                burst: 50
-            })
+            reserving.rate_limit,
+            Some(RateLimit::new(5.0, 5).reserving().without_limit_header())
         );
         assert!(parse(&["--help"]).unwrap().is_none());
         let chaos = parse(&["--chaos", "7", "--then", "503"]).unwrap().unwrap();

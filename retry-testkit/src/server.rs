@@ -18,7 +18,7 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::oneshot;
 
 use crate::api::{self, Api, Refusal};
-use crate::limiter::{Admission, Limiter, RateLimit};
+use crate::limiter::{Admission, Limiter, Quota, RateLimit};
 use crate::{ATTEMPT_HEADER, Chaos, Fault, Hint, IDEMPOTENCY_HEADER};
 
 type Body = BoxBody<Bytes, io::Error>;
@@ -232,6 +232,8 @@ struct Plan {
     early: bool,
     /// A refusal from rate-limit mode: the wait to announce.
     refused: Option<Duration>,
+    /// What the realistic bucket has left, said on every response.
+    quota: Option<Quota>,
 }
 
 async fn handle(
@@ -308,12 +310,13 @@ async fn handle(
     if !state.config.latency.is_zero() {
         tokio::time::sleep(state.config.latency).await;
     }
-    if let Some(wait) = plan.refused {
+    let limit = state.config.rate_limit;
+    if let (Some(wait), Some(limit)) = (plan.refused, limit) {
         return Ok(finish(
             &state,
             record,
             "rate limited",
-            rate_limited(api, wait),
+            rate_limited(api, wait, limit),
         ));
     }
     let response = match plan.fault {
@@ -337,7 +340,13 @@ async fn handle(
             tokio::time::sleep(delay).await;
             return Ok(response);
         }
-        Fault::Ok => answer(api, id, &chat, None),
+        Fault::Ok => {
+            let mut response = answer(api, id, &chat, None);
+            if let (Some(quota), Some(limit)) = (plan.quota, limit) {
+                quota_headers(response.headers_mut(), quota, limit);
+            }
+            response
+        }
         Fault::StreamDies(tokens) => answer(api, id, &chat, Some(tokens)),
         Fault::Malformed => {
             let mut response = Response::new(full(
@@ -388,6 +397,7 @@ fn plan(state: &State, api_key: &str, caller: &str, now: Instant) -> Plan {
             fault,
             early,
             refused: None,
+            quota: None,
         };
     }
     match state
@@ -399,16 +409,19 @@ fn plan(state: &State, api_key: &str, caller: &str, now: Instant) -> Plan {
             fault: Fault::RateLimit(Hint::None),
             early,
             refused: Some(wait),
+            quota: None,
         },
-        Some(Admission::Allowed) => Plan {
+        Some(Admission::Allowed(quota)) => Plan {
             fault: Fault::Ok,
             early,
             refused: None,
+            quota,
         },
         None => Plan {
             fault: state.config.fallback.clone().unwrap_or(Fault::Ok),
             early,
             refused: None,
+            quota: None,
         },
     }
 }
@@ -580,21 +593,45 @@ fn rate_limit_fault(api: Api, hint: &Hint) -> (Response<Body>, Option<Instant>) 
     (response, announced.map(|wait| instant + wait))
 }
 
-/// Rate-limit mode's refusal: every hint form agrees on the same wait.
-fn rate_limited(api: Api, wait: Duration) -> Response<Body> {
+/// Rate-limit mode's refusal. Realistic: `retry-after` in whole seconds rounded
+/// up, as OpenAI sends it, beside the reset in milliseconds. Reserving: every
+/// hint form agrees on the reserved slot, `retry-after-ms` first.
+fn rate_limited(api: Api, wait: Duration, limit: RateLimit) -> Response<Body> {
     let mut response = json(StatusCode::TOO_MANY_REQUESTS, &api::status_error(api, 429));
     let headers = response.headers_mut();
-    let millis = wait.as_millis();
-    let values = [
-        ("retry-after-ms", millis.to_string()),
-        ("retry-after", wait.as_secs_f64().ceil().to_string()),
-        ("x-ratelimit-remaining-requests", "0".to_string()),
-        ("x-ratelimit-reset-requests", format!("{millis}ms")),
-    ];
-    for (name, value) in values {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(name, value);
-        }
+    let quota = Quota {
+        remaining: 0,
+        reset: wait,
+    };
+    quota_headers(headers, quota, limit);
+    let seconds = wait.as_secs_f64().ceil().to_string();
+    set_header(headers, "retry-after", &seconds);
+    if limit.reserve {
+        set_header(headers, "retry-after-ms", &wait.as_millis().to_string());
     }
     response
+}
+
+/// What the bucket has left, as OpenAI says it on every response.
+fn quota_headers(headers: &mut http::HeaderMap, quota: Quota, limit: RateLimit) {
+    if limit.limit_header {
+        set_header(
+            headers,
+            "x-ratelimit-limit-requests",
+            &limit.per_minute().to_string(),
+        );
+    }
+    set_header(
+        headers,
+        "x-ratelimit-remaining-requests",
+        &quota.remaining.to_string(),
+    );
+    let reset = format!("{}ms", quota.reset.as_millis());
+    set_header(headers, "x-ratelimit-reset-requests", &reset);
+}
+
+fn set_header(headers: &mut http::HeaderMap, name: &'static str, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        headers.insert(name, value);
+    }
 }
