@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use ai_retry::retry;
+use ai_retry::{RateLimiter, retry};
 use serde_json::{Value, json};
 
-use crate::{ApiError, Call, Endpoint, demo::log_retry};
+use crate::{ANTHROPIC_LIMITER, ApiError, Call, Endpoint, demo::log_retry};
 
 /// The API version this client speaks.
 const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -26,8 +26,19 @@ impl Anthropic {
         model: &str,
         timeout: Duration,
     ) -> Result<Anthropic, ApiError> {
+        Anthropic::with_limiter(base_url, api_key, model, timeout, &ANTHROPIC_LIMITER)
+    }
+
+    /// [`new`](Anthropic::new), taking turns from `limiter`: one per API key.
+    pub fn with_limiter(
+        base_url: &str,
+        api_key: Option<String>,
+        model: &str,
+        timeout: Duration,
+        limiter: &'static RateLimiter,
+    ) -> Result<Anthropic, ApiError> {
         Ok(Anthropic {
-            endpoint: Endpoint::new(base_url, api_key, model, timeout)?,
+            endpoint: Endpoint::new(base_url, api_key, model, timeout, limiter)?,
         })
     }
 
@@ -38,7 +49,7 @@ impl Anthropic {
     }
 
     /// One attempt per run of the body.
-    #[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "30s", deadline = "3m", on_retry = log_retry)]
+    #[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "30s", deadline = "3m", on_retry = log_retry, limiter = self.endpoint.limiter)]
     pub async fn chat_attempts(&self, prompt: &str, call: &Call) -> Result<String, ApiError> {
         let mut request = self
             .endpoint
@@ -54,7 +65,7 @@ impl Anthropic {
         if let Some(key) = &self.endpoint.api_key {
             request = request.header("x-api-key", key);
         }
-        let body = crate::success_body(request.send().await?).await?;
+        let body = crate::success_body(request.send().await?, self.endpoint.limiter).await?;
         parse_answer(&body)
     }
 }

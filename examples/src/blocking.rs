@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use ai_retry::retry;
+use ai_retry::{RateLimiter, retry};
 
 use crate::openai::{parse_answer, request_body};
-use crate::{ApiError, Call, demo::log_retry, http_client_blocking};
+use crate::{ApiError, Call, OPENAI_LIMITER, demo::log_retry, http_client_blocking};
 
 /// A blocking chat client for `{base_url}/chat/completions`.
 #[derive(Debug, Clone)]
@@ -14,6 +14,7 @@ pub struct BlockingOpenAi {
     base_url: String,
     api_key: Option<String>,
     model: String,
+    limiter: &'static RateLimiter,
 }
 
 impl BlockingOpenAi {
@@ -24,11 +25,23 @@ impl BlockingOpenAi {
         model: &str,
         timeout: Duration,
     ) -> Result<BlockingOpenAi, ApiError> {
+        BlockingOpenAi::with_limiter(base_url, api_key, model, timeout, &OPENAI_LIMITER)
+    }
+
+    /// [`new`](BlockingOpenAi::new), taking turns from `limiter`: one per API key.
+    pub fn with_limiter(
+        base_url: &str,
+        api_key: Option<String>,
+        model: &str,
+        timeout: Duration,
+        limiter: &'static RateLimiter,
+    ) -> Result<BlockingOpenAi, ApiError> {
         Ok(BlockingOpenAi {
             http: http_client_blocking(timeout)?,
             base_url: base_url.trim_end_matches('/').to_string(),
             api_key,
             model: model.to_string(),
+            limiter,
         })
     }
 
@@ -38,7 +51,7 @@ impl BlockingOpenAi {
     }
 
     /// One attempt per run of the body.
-    #[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "30s", deadline = "3m", on_retry = log_retry)]
+    #[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "30s", deadline = "3m", on_retry = log_retry, limiter = self.limiter)]
     pub fn chat_attempts(&self, prompt: &str, call: &Call) -> Result<String, ApiError> {
         let mut request = self
             .http
@@ -50,6 +63,7 @@ impl BlockingOpenAi {
             request = request.bearer_auth(key);
         }
         let response = request.send()?;
+        self.limiter.observe(response.headers());
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = response.bytes()?;

@@ -31,8 +31,17 @@ pub fn prompt() -> String {
 /// One line on stderr per retry: which attempt failed, how, and the wait.
 pub fn log_retry(event: &RetryEvent<'_, ApiError>) {
     let class = event.class.map_or("unclassified", |c| c.name());
+    // The turn comes after the sleep, where the two overlap: say when the
+    // limiter holds the call longer than its own delay.
+    let limiter = match event.limiter_wait {
+        Some(wait) if wait > event.delay => format!(
+            " (the rate limiter holds every caller of the key for {:.2}s)",
+            wait.as_secs_f64()
+        ),
+        _ => String::new(),
+    };
     eprintln!(
-        "retry: attempt {} failed ({class}: {}); next attempt in {:.2}s",
+        "retry: attempt {} failed ({class}: {}); next attempt in {:.2}s{limiter}",
         event.attempt,
         event.error,
         event.delay.as_secs_f64()

@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use ai_retry::http::{self, HeaderMap};
-use ai_retry::{Classify, ErrorClass, TimedOut};
+use ai_retry::{Classify, ErrorClass, Throttled, TimedOut};
 
 /// A failed chat call. `Display` is one line and never holds the API key.
 #[derive(Debug)]
@@ -25,6 +25,8 @@ pub enum ApiError {
     Transport(reqwest::Error),
     /// An attempt cut off by the attribute's `timeout`.
     TimedOut,
+    /// The rate limiter gave no turn in time; no request was sent.
+    Throttled(Throttled),
     /// A success status whose body is not the API's JSON.
     Malformed(String),
     /// A stream that ended before its terminator (`[DONE]`, `message_stop`).
@@ -84,6 +86,7 @@ impl fmt::Display for ApiError {
                 Ok(())
             }
             ApiError::TimedOut => write!(f, "the attempt timed out"),
+            ApiError::Throttled(throttled) => write!(f, "{throttled}"),
             ApiError::Malformed(why) => write!(f, "malformed response: {why}"),
             ApiError::Incomplete { tokens } => {
                 write!(
@@ -110,12 +113,19 @@ impl From<TimedOut> for ApiError {
     }
 }
 
+impl From<Throttled> for ApiError {
+    fn from(throttled: Throttled) -> ApiError {
+        ApiError::Throttled(throttled)
+    }
+}
+
 impl Classify for ApiError {
     fn class(&self) -> ErrorClass {
         match self {
             ApiError::Status { class, .. } => *class,
             ApiError::Transport(error) => error.class(),
             ApiError::TimedOut => ErrorClass::Timeout,
+            ApiError::Throttled(throttled) => throttled.class(),
             ApiError::Incomplete { .. } => ErrorClass::Connection,
             ApiError::Malformed(_) | ApiError::Setup(_) => ErrorClass::Permanent,
         }

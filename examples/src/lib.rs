@@ -19,17 +19,33 @@ pub mod sse;
 
 use std::time::Duration;
 
+use ai_retry::RateLimiter;
+
 pub use call::Call;
 pub use error::ApiError;
 
+/// The limiter of every OpenAI (or OpenAI-compatible) client in this process,
+/// unless one is given its own: the limit belongs to the key, not to the call.
+pub static OPENAI_LIMITER: RateLimiter = RateLimiter::new();
+/// The limiter of every Anthropic client in this process, unless given its own.
+pub static ANTHROPIC_LIMITER: RateLimiter = RateLimiter::new();
+
+/// A limiter of its own, for a client that must not share the process's: a
+/// second API key, or a test. Leaked, as a `static` would be: make one per key,
+/// not one per call.
+pub fn own_limiter() -> &'static RateLimiter {
+    Box::leak(Box::new(RateLimiter::new()))
+}
+
 /// Where an async client sends: the HTTP client with its request timeout, the
-/// API's base URL, the key, the model.
+/// API's base URL, the key, the model, and the limiter of the key.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
     http: reqwest::Client,
     base_url: String,
     api_key: Option<String>,
     model: String,
+    limiter: &'static RateLimiter,
 }
 
 impl Endpoint {
@@ -40,13 +56,20 @@ impl Endpoint {
         api_key: Option<String>,
         model: &str,
         timeout: Duration,
+        limiter: &'static RateLimiter,
     ) -> Result<Endpoint, ApiError> {
         Ok(Endpoint {
             http: http_client(reqwest::Client::builder().timeout(timeout))?,
             base_url: base_url.trim_end_matches('/').to_string(),
             api_key,
             model: model.to_string(),
+            limiter,
         })
+    }
+
+    /// The rate limiter this endpoint's calls take turns from.
+    pub fn limiter(&self) -> &'static RateLimiter {
+        self.limiter
     }
 }
 
@@ -72,8 +95,13 @@ fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// The response, if its status is a success; else its error.
-pub async fn success_response(response: reqwest::Response) -> Result<reqwest::Response, ApiError> {
+/// The response, if its status is a success; else its error. Either way the
+/// limiter learns from its rate-limit headers.
+pub async fn success_response(
+    response: reqwest::Response,
+    limiter: &RateLimiter,
+) -> Result<reqwest::Response, ApiError> {
+    limiter.observe(response.headers());
     if response.status().is_success() {
         return Ok(response);
     }
@@ -84,6 +112,9 @@ pub async fn success_response(response: reqwest::Response) -> Result<reqwest::Re
 }
 
 /// The body of a successful response; else the response's error.
-pub async fn success_body(response: reqwest::Response) -> Result<bytes::Bytes, ApiError> {
-    Ok(success_response(response).await?.bytes().await?)
+pub async fn success_body(
+    response: reqwest::Response,
+    limiter: &RateLimiter,
+) -> Result<bytes::Bytes, ApiError> {
+    Ok(success_response(response, limiter).await?.bytes().await?)
 }

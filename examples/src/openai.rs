@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use ai_retry::retry;
+use ai_retry::{RateLimiter, retry};
 use serde_json::{Value, json};
 
 use crate::sse::{Dialect, TokenStream};
-use crate::{ApiError, Call, Endpoint, demo::log_retry};
+use crate::{ApiError, Call, Endpoint, OPENAI_LIMITER, demo::log_retry};
 
 /// A chat client for `{base_url}/chat/completions`.
 #[derive(Debug, Clone)]
@@ -16,16 +16,33 @@ pub struct OpenAi {
 
 impl OpenAi {
     /// A client for `base_url` (e.g. `https://api.openai.com/v1`), cutting each
-    /// request off after `timeout` so a server that hangs is a `Timeout`.
+    /// request off after `timeout` so a server that hangs is a `Timeout`, and
+    /// taking turns from the process's [`OPENAI_LIMITER`].
     pub fn new(
         base_url: &str,
         api_key: Option<String>,
         model: &str,
         timeout: Duration,
     ) -> Result<OpenAi, ApiError> {
+        OpenAi::with_limiter(base_url, api_key, model, timeout, &OPENAI_LIMITER)
+    }
+
+    /// [`new`](OpenAi::new), taking turns from `limiter`: one per API key.
+    pub fn with_limiter(
+        base_url: &str,
+        api_key: Option<String>,
+        model: &str,
+        timeout: Duration,
+        limiter: &'static RateLimiter,
+    ) -> Result<OpenAi, ApiError> {
         Ok(OpenAi {
-            endpoint: Endpoint::new(base_url, api_key, model, timeout)?,
+            endpoint: Endpoint::new(base_url, api_key, model, timeout, limiter)?,
         })
+    }
+
+    /// The rate limiter this client's calls take turns from.
+    pub fn limiter(&self) -> &'static RateLimiter {
+        self.endpoint.limiter()
     }
 
     /// Asks `prompt` and returns the whole answer, retrying rate limits,
@@ -35,7 +52,7 @@ impl OpenAi {
     }
 
     /// One attempt per run of the body; `call` carries what the attempts share.
-    #[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "30s", deadline = "3m", on_retry = log_retry)]
+    #[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "30s", deadline = "3m", on_retry = log_retry, limiter = self.endpoint.limiter)]
     pub async fn chat_attempts(&self, prompt: &str, call: &Call) -> Result<String, ApiError> {
         self.attempt(prompt, call).await
     }
@@ -44,7 +61,7 @@ impl OpenAi {
     /// benchmarks' peers) wrap.
     pub async fn attempt(&self, prompt: &str, call: &Call) -> Result<String, ApiError> {
         let response = self.request(prompt, false, call).send().await?;
-        let body = crate::success_body(response).await?;
+        let body = crate::success_body(response, self.endpoint.limiter).await?;
         parse_answer(&body)
     }
 
@@ -67,14 +84,14 @@ impl OpenAi {
     }
 
     /// Sends the request and waits for the first token: the retried part of a stream.
-    #[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "30s", deadline = "3m", on_retry = log_retry)]
+    #[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "30s", deadline = "3m", on_retry = log_retry, limiter = self.endpoint.limiter)]
     pub async fn open_stream(
         &self,
         prompt: &str,
         call: &Call,
     ) -> Result<(TokenStream, String), ApiError> {
         let response = self.request(prompt, true, call).send().await?;
-        let response = crate::success_response(response).await?;
+        let response = crate::success_response(response, self.endpoint.limiter).await?;
         let mut stream = TokenStream::new(response, Dialect::OpenAi);
         match stream.next_token().await? {
             Some(first) => Ok((stream, first)),

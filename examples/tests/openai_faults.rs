@@ -203,11 +203,12 @@ async fn rate_limit_mode_hints_are_honest_and_honoured() {
     let server = TestServer::start(Config::rate_limited(RateLimit::new(20.0, 1).reserving()))
         .await
         .unwrap();
-    let client = ai_retry_examples::openai::OpenAi::new(
+    let client = ai_retry_examples::openai::OpenAi::with_limiter(
         &server.openai_base_url(),
         Some("sk-one-key".into()),
         "gpt-4o-mini",
         TIMEOUT,
+        ai_retry_examples::own_limiter(),
     )
     .unwrap();
     let calls: Vec<_> = (0..10)

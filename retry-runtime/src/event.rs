@@ -35,4 +35,8 @@ pub struct RetryEvent<'a, E> {
     pub server_hint: Option<Duration>,
     /// The time since the first call began.
     pub elapsed: Duration,
+    /// With a `limiter`: how long a caller arriving now would wait for its turn
+    /// (the shared cool-down and the queue), which the next attempt waits too,
+    /// after its own `delay` where the two overlap. `None` without a limiter.
+    pub limiter_wait: Option<Duration>,
 }

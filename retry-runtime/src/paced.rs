@@ -137,7 +137,8 @@ impl<E> Retry<E> {
             let hint = self.server_hint.and_then(|hint| hint(&error));
             limiter.failed(paced.turn, class, hint);
         }
-        match self.next_delay(attempts, &error, forced) {
+        let limiter_wait = Some(limiter.snapshot().next_turn);
+        match self.next_delay(attempts, &error, forced, limiter_wait) {
             Some(delay) => {
                 paced.last = Some(error);
                 Step::Sleep(delay)

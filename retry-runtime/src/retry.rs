@@ -156,7 +156,7 @@ impl<E> Retry<E> {
     ) -> Step<T, E> {
         match result {
             Ok(value) => Step::Return(Ok(value)),
-            Err(error) => match self.next_delay(attempts, &error, forced) {
+            Err(error) => match self.next_delay(attempts, &error, forced, None) {
                 Some(delay) => Step::Sleep(delay),
                 None => Step::Return(Err(error)),
             },
@@ -173,6 +173,7 @@ impl<E> Retry<E> {
         attempts: &mut Attempts,
         error: &E,
         forced: Option<ErrorClass>,
+        limiter_wait: Option<Duration>,
     ) -> Option<Duration> {
         let attempt = attempts.number;
         if attempt >= self.policy.max_attempts {
@@ -219,6 +220,7 @@ impl<E> Retry<E> {
             delay,
             server_hint: hint,
             elapsed,
+            limiter_wait,
         };
         if let Some(on_retry) = self.on_retry {
             on_retry(&event);

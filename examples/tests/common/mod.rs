@@ -18,11 +18,14 @@ pub async fn openai(
     let server = TestServer::start(Config::script(script))
         .await
         .expect("loopback server");
-    let client = OpenAi::new(
+    // Each test's server is its own key: a limiter of its own, so one test's
+    // cool-down does not hold back another's calls.
+    let client = OpenAi::with_limiter(
         &server.openai_base_url(),
         Some("sk-test-not-a-real-key".into()),
         "gpt-4o-mini",
         timeout,
+        ai_retry_examples::own_limiter(),
     )
     .expect("client");
     (server, client)
@@ -32,11 +35,12 @@ pub async fn anthropic(script: impl IntoIterator<Item = Fault>) -> (TestServer, 
     let server = TestServer::start(Config::script(script))
         .await
         .expect("loopback server");
-    let client = Anthropic::new(
+    let client = Anthropic::with_limiter(
         &server.anthropic_base_url(),
         Some("sk-ant-test".into()),
         "claude-3-5-haiku-latest",
         TIMEOUT,
+        ai_retry_examples::own_limiter(),
     )
     .expect("client");
     (server, client)

@@ -81,6 +81,9 @@ pub struct LimiterSnapshot {
     pub limit_per_minute: Option<u64>,
     /// How long the current cool-down has left.
     pub cool_down: Duration,
+    /// How long a caller arriving now would wait for its turn: the cool-down
+    /// and the queue ahead of it.
+    pub next_turn: Duration,
     /// Callers waiting for a turn now.
     pub waiting: u32,
     /// Throttle episodes seen: each lowered the rate once.
@@ -172,6 +175,7 @@ impl RateLimiter {
             rate: state.rate(),
             limit_per_minute: (known > 0).then_some(known),
             cool_down: state.cool_down_left(now),
+            next_turn: state.next_turn(now).saturating_duration_since(now),
             waiting: self.waiting.load(Ordering::Relaxed),
             throttles: state.episodes(),
         }

@@ -127,6 +127,14 @@ impl State {
             .map_or(scheduled, |until| scheduled.max(until))
     }
 
+    /// When a caller arriving at `now` would get its turn.
+    pub(crate) fn next_turn(&self, now: Instant) -> Instant {
+        if self.is_idle(now) {
+            return now;
+        }
+        self.turn_at(self.next_ticket, now).max(now)
+    }
+
     /// A ticket for a caller arriving at `now`, if its turn comes by `latest`;
     /// else how long it would have had to wait, and no ticket is taken.
     pub(crate) fn reserve(
@@ -236,7 +244,10 @@ impl State {
     ) {
         self.sample(now, successes);
         match outcome {
-            Outcome::Success => self.climb(now),
+            Outcome::Success => {
+                self.admitted_in_episode(now, sent, successes);
+                self.climb(now);
+            }
             Outcome::Overloaded(hint) => self.cool_down(now, hint),
             Outcome::Throttle(hint) => {
                 if let Some(hint) = hint {
@@ -261,6 +272,11 @@ impl State {
         let current = self
             .rate
             .unwrap_or_else(|| self.admitted_rate(now, successes));
+        if current <= 0.0 {
+            // Nothing admitted yet, so nothing to scale: the cool-down alone
+            // holds callers back, and the episode starts with the first success.
+            return;
+        }
         self.episodes += 1;
         self.last_max = current;
         self.last_throttle = Some(now);
@@ -268,6 +284,25 @@ impl State {
         // Counted even when already at the floor: later throttles answering
         // requests sent before now are this episode's.
         self.last_decrease = Some(now);
+    }
+
+    /// A success answering a request sent before the last decrease belongs to
+    /// the wave that was throttled: what the server admitted of that wave is a
+    /// floor under the rate it can take, so the episode's maximum rises to it.
+    fn admitted_in_episode(&mut self, now: Instant, sent: Option<Instant>, successes: u64) {
+        let (Some(decrease), Some(_)) = (self.last_decrease, self.last_throttle) else {
+            return;
+        };
+        if sent.is_some_and(|sent| sent >= decrease) {
+            return;
+        }
+        let admitted = self.admitted_rate(now, successes);
+        if admitted > self.last_max {
+            self.last_max = admitted;
+            if self.rate.is_some_and(|rate| rate < admitted * BETA) {
+                self.set_rate(now, admitted * BETA);
+            }
+        }
     }
 
     /// CUBIC's growth after the last throttle: `C·(t − K)³ + W_max`, with
@@ -426,5 +461,39 @@ mod tests {
         assert!(later > low, "{later} > {low}");
         state.record(t0 + Duration::from_secs(30), Some(t0), Outcome::Success, 2);
         assert_eq!(state.rate(), Some(20.0 * MARGIN));
+    }
+
+    #[test]
+    fn a_throttle_before_any_success_only_cools_down() {
+        let t0 = Instant::now();
+        let mut state = State::new(None);
+        let _ = state.reserve(t0, t0, 0);
+        state.record(t0 + ms(5), None, Outcome::Throttle(Some(ms(1000))), 0);
+        assert_eq!(state.episodes(), 0);
+        assert_eq!(state.rate(), None, "nothing admitted, nothing to scale");
+        assert!(!state.is_idle(t0 + ms(1004)));
+        assert!(
+            state.is_idle(t0 + ms(1005)),
+            "idle again after the cool-down"
+        );
+    }
+
+    #[test]
+    fn successes_of_the_throttled_wave_raise_its_estimate() {
+        let t0 = Instant::now();
+        let mut state = State::new(None);
+        let _ = state.reserve(t0, t0, 0);
+        // One success, then the first refusal of the wave: 0.7 × 1/s.
+        state.record(t0 + ms(5), None, Outcome::Success, 1);
+        state.record(t0 + ms(6), None, Outcome::Throttle(None), 1);
+        assert_eq!(state.episodes(), 1);
+        // The rest of the wave's 20 successes arrive: the server took 20/s.
+        for n in 2..=20 {
+            state.record(t0 + ms(6 + n), None, Outcome::Success, n);
+        }
+        // 70% of 20/s, and CUBIC's first few milliseconds of climbing.
+        let rate = state.rate().unwrap();
+        assert!((14.0..14.5).contains(&rate), "{rate}");
+        assert_eq!(state.episodes(), 1);
     }
 }
