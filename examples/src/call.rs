@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 pub struct Call {
     idempotency_key: String,
     attempts: AtomicU32,
+    refusals: AtomicU32,
 }
 
 impl Call {
@@ -17,6 +18,7 @@ impl Call {
         Call {
             idempotency_key: format!("ai-retry-{:032x}", fastrand::u128(..)),
             attempts: AtomicU32::new(0),
+            refusals: AtomicU32::new(0),
         }
     }
 
@@ -29,6 +31,16 @@ impl Call {
     /// Counts an attempt; returns its number, 1-based.
     pub fn next_attempt(&self) -> u32 {
         self.attempts.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Counts an attempt refused with 429.
+    pub fn note_refusal(&self) {
+        self.refusals.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Attempts refused with 429 so far.
+    pub fn refusals(&self) -> u32 {
+        self.refusals.load(Ordering::Relaxed)
     }
 
     /// Attempts made so far.

@@ -113,22 +113,30 @@ impl Provider {
     }
 }
 
+/// The real API, when its key is set in the environment.
+pub fn real_api(provider: Provider) -> Option<Backend> {
+    let (key_var, url_var, default_url, model_var, default_model) = provider.vars();
+    let api_key = std::env::var(key_var)
+        .ok()
+        .filter(|k| !k.trim().is_empty())?;
+    Some(Backend {
+        base_url: std::env::var(url_var).unwrap_or_else(|_| default_url.to_string()),
+        api_key: Some(api_key),
+        model: std::env::var(model_var).unwrap_or_else(|_| default_model.to_string()),
+        timeout: REAL_TIMEOUT,
+        server: None,
+    })
+}
+
 /// The real API when its key is set; else `retry-testkit` on 127.0.0.1 with the
 /// demo script, said on stderr. `in_thread` serves it from a thread of its own,
 /// for blocking clients.
 pub async fn backend(provider: Provider, in_thread: bool) -> Result<Backend, ApiError> {
-    let (key_var, url_var, default_url, model_var, default_model) = provider.vars();
-    let model = std::env::var(model_var).unwrap_or_else(|_| default_model.to_string());
-    if let Some(api_key) = std::env::var(key_var).ok().filter(|k| !k.trim().is_empty()) {
-        let base_url = std::env::var(url_var).unwrap_or_else(|_| default_url.to_string());
-        return Ok(Backend {
-            base_url,
-            api_key: Some(api_key),
-            model,
-            timeout: REAL_TIMEOUT,
-            server: None,
-        });
+    if let Some(real) = real_api(provider) {
+        return Ok(real);
     }
+    let (key_var, _, _, model_var, default_model) = provider.vars();
+    let model = std::env::var(model_var).unwrap_or_else(|_| default_model.to_string());
     let config = Config::script(provider.demo_script());
     let server = if in_thread {
         TestServer::start_in_thread(config)

@@ -4,7 +4,8 @@
 //!
 //! - [`openai::OpenAi`]: `async fn` chat and streaming (`openai_chat`, `stream_chat`);
 //! - [`anthropic::Anthropic`]: `async fn` chat with 529 overload (`anthropic_chat`);
-//! - [`blocking::BlockingOpenAi`]: a plain `fn` with `reqwest::blocking` (`blocking_chat`).
+//! - [`blocking::BlockingOpenAi`]: a plain `fn` with `reqwest::blocking` (`blocking_chat`);
+//! - [`load`]: many `openai_chat` calls from one process sharing one limiter (`load`).
 
 #![forbid(unsafe_code)]
 
@@ -14,6 +15,7 @@ mod call;
 pub mod chaos;
 pub mod demo;
 mod error;
+pub mod load;
 pub mod openai;
 pub mod sse;
 

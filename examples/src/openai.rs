@@ -60,6 +60,12 @@ impl OpenAi {
     /// A single attempt, not retried: the unit other retry policies (the
     /// benchmarks' peers) wrap.
     pub async fn attempt(&self, prompt: &str, call: &Call) -> Result<String, ApiError> {
+        let result = self.send(prompt, call).await;
+        crate::load::tally(call, &result);
+        result
+    }
+
+    async fn send(&self, prompt: &str, call: &Call) -> Result<String, ApiError> {
         let response = self.request(prompt, false, call).send().await?;
         let body = crate::success_body(response, self.endpoint.limiter).await?;
         parse_answer(&body)

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::http::{self, HeaderMap};
 use crate::{Clock, ErrorClass};
 
-use state::{Outcome, State, Ticket};
+use state::{Check, Outcome, State, Ticket};
 
 /// A rate limit shared by every caller of one upstream limit: an API key, an
 /// organisation, a model. Per-call retry cannot respect a shared limit — told
@@ -94,7 +94,7 @@ pub struct LimiterSnapshot {
 enum Reserve {
     /// No schedule is running: go now.
     Free,
-    /// A place in the schedule, when it comes, and the latest it may come.
+    /// A place in the schedule, when to look again, and the latest it may come.
     Ticket(Ticket, Instant, Instant),
     /// The turn would come too late: this far away.
     TooLate(Duration),
@@ -230,20 +230,15 @@ impl RateLimiter {
             .checked_add(max_wait)
             .unwrap_or(now + Duration::from_secs(86_400));
         match state.reserve(now, latest, successes) {
-            Ok((ticket, at)) => Reserve::Ticket(ticket, at, latest),
+            Ok((ticket, Check::WaitUntil(at))) => Reserve::Ticket(ticket, at, latest),
+            Ok((ticket, _)) => Reserve::Ticket(ticket, now, latest),
             Err(wait) => Reserve::TooLate(wait),
         }
     }
 
-    /// When `ticket` may go now, or `Err(wait)` if that is later than `latest`.
-    fn recheck(&self, ticket: Ticket, latest: Instant) -> Result<Instant, Duration> {
-        let now = now();
-        let state = self.lock();
-        let at = state.turn_at(ticket, now);
-        if at > latest {
-            return Err(at.saturating_duration_since(now));
-        }
-        Ok(at)
+    /// Where `ticket` stands now.
+    fn recheck(&self, ticket: Ticket, latest: Instant) -> Check {
+        self.lock().check(ticket, now(), latest)
     }
 
     fn release(&self, ticket: Ticket) {

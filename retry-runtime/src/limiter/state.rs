@@ -33,6 +33,21 @@ pub(crate) enum Outcome {
 /// A place in the pacing schedule: tickets are numbered in arrival order.
 pub(crate) type Ticket = u64;
 
+/// How often a waiting caller looks again: a rate that climbs, or a schedule
+/// that moves up, serves it sooner than it was told.
+const RECHECK: Duration = Duration::from_millis(250);
+
+/// Where a ticket stands.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Check {
+    /// Its turn has come.
+    Go,
+    /// Not yet: look again then.
+    WaitUntil(Instant),
+    /// It cannot come in time: it was this far away.
+    TooLate(Duration),
+}
+
 #[derive(Debug)]
 pub(crate) struct State {
     /// Requests per second pacing allows now; `None` while nothing is known.
@@ -135,14 +150,15 @@ impl State {
         self.turn_at(self.next_ticket, now).max(now)
     }
 
-    /// A ticket for a caller arriving at `now`, if its turn comes by `latest`;
-    /// else how long it would have had to wait, and no ticket is taken.
+    /// A ticket for a caller arriving at `now`, and when to look again; or, if
+    /// its turn surely comes after `latest`, how long it would have had to wait,
+    /// and no ticket is taken.
     pub(crate) fn reserve(
         &mut self,
         now: Instant,
         latest: Instant,
         successes: u64,
-    ) -> Result<(Ticket, Instant), Duration> {
+    ) -> Result<(Ticket, Check), Duration> {
         self.sample(now, successes);
         let ticket = self.next_ticket;
         if self.origin.is_none() || self.scheduled(ticket, now) < now {
@@ -150,12 +166,31 @@ impl State {
             self.origin = Some(now);
             self.origin_ticket = ticket;
         }
-        let at = self.turn_at(ticket, now);
-        if at > latest {
-            return Err(at - now);
+        match self.check(ticket, now, latest) {
+            Check::TooLate(wait) => Err(wait),
+            check => {
+                self.next_ticket += 1;
+                Ok((ticket, check))
+            }
         }
-        self.next_ticket += 1;
-        Ok((ticket, at))
+    }
+
+    /// Whether `ticket`'s turn has come at `now`; else when to look again, or
+    /// that it cannot come by `latest`. A cool-down is the server's word and
+    /// the rate at its ceiling cannot rise, so past `latest` by either, the
+    /// caller gives up at once; a queue paced at a rate still climbing can
+    /// shorten, so its callers wait — up to `latest` — and look again.
+    pub(crate) fn check(&self, ticket: Ticket, now: Instant, latest: Instant) -> Check {
+        let at = self.turn_at(ticket, now);
+        if at <= now {
+            return Check::Go;
+        }
+        let sure = self.cool_down_until.is_some_and(|until| until > latest)
+            || self.rate.is_some_and(|rate| Some(rate) == self.ceiling);
+        if at > latest && (sure || now >= latest) {
+            return Check::TooLate(at - now);
+        }
+        Check::WaitUntil(at.min(latest).min(now + RECHECK))
     }
 
     /// A caller gives its ticket back unused: when it was the last one handed
@@ -354,7 +389,10 @@ mod tests {
         let t0 = Instant::now();
         let mut state = State::new(None);
         for _ in 0..5 {
-            assert_eq!(state.reserve(t0, t0, 0).map(|(_, at)| at), Ok(t0));
+            assert_eq!(
+                state.reserve(t0, t0, 0).map(|(_, check)| check),
+                Ok(Check::Go)
+            );
         }
         assert!(state.is_idle(t0));
     }
@@ -365,9 +403,10 @@ mod tests {
         // 600 a minute is 10 a second; paced at 95% of it.
         let mut state = State::new(Some(600));
         let far = t0 + Duration::from_secs(60);
-        let turns: Vec<Instant> = (0..4)
-            .map(|_| state.reserve(t0, far, 0).unwrap().1)
+        let tickets: Vec<Ticket> = (0..4)
+            .map(|_| state.reserve(t0, far, 0).unwrap().0)
             .collect();
+        let turns: Vec<Instant> = tickets.iter().map(|&t| state.turn_at(t, t0)).collect();
         let interval = Duration::from_secs_f64(1.0 / 9.5);
         for (i, at) in turns.iter().enumerate() {
             assert_eq!(*at, t0 + interval * i as u32);
@@ -392,8 +431,11 @@ mod tests {
         assert_eq!(at[1], t0 + ms(2001));
         assert_eq!(at[2], t0 + ms(2001) + interval);
         // A new arrival queues behind them.
-        let (_, next) = state.reserve(t0 + ms(2), far, 0).unwrap();
-        assert_eq!(next, t0 + ms(2001) + interval * 2);
+        let (next, _) = state.reserve(t0 + ms(2), far, 0).unwrap();
+        assert_eq!(
+            state.turn_at(next, t0 + ms(2)),
+            t0 + ms(2001) + interval * 2
+        );
     }
 
     #[test]
@@ -406,6 +448,34 @@ mod tests {
             Err(Duration::from_secs(5))
         );
         assert_eq!(state.next_ticket, 0);
+    }
+
+    #[test]
+    fn a_queue_at_a_climbing_rate_waits_but_one_at_the_ceiling_gives_up() {
+        let t0 = Instant::now();
+        let latest = t0 + Duration::from_secs(1);
+        // Known limit, at the ceiling: the fifteenth caller's turn is surely late.
+        let mut known = State::new(Some(600));
+        let late = (0..15)
+            .map(|_| known.reserve(t0, latest, 0))
+            .last()
+            .unwrap();
+        assert!(matches!(late, Err(wait) if wait > Duration::from_secs(1)));
+        // A rate learned from a throttle may climb: the caller waits and looks again.
+        let mut learned = State::new(None);
+        let _ = learned.reserve(t0, t0, 0);
+        learned.record(t0, None, Outcome::Success, 1);
+        learned.record(t0, Some(t0), Outcome::Throttle(None), 1);
+        // One success in the first second: 70% of 1/s.
+        assert!((learned.rate().unwrap() - 0.7).abs() < 1e-9);
+        let (_, _) = learned.reserve(t0, latest, 1).unwrap();
+        let (ticket, check) = learned.reserve(t0, latest, 1).unwrap();
+        assert_eq!(check, Check::WaitUntil(t0 + RECHECK));
+        // At `latest` with the turn still ahead, it gives up.
+        assert!(matches!(
+            learned.check(ticket, latest, latest),
+            Check::TooLate(_)
+        ));
     }
 
     #[test]

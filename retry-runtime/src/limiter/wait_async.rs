@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{RateLimiter, Reserve, Turn, Waiter};
+use super::{Check, RateLimiter, Reserve, Turn, Waiter};
 use crate::Throttled;
 
 impl RateLimiter {
@@ -42,10 +42,9 @@ impl RateLimiter {
             // Boxed: a waiting call's future holds a pointer, not tokio's `Sleep`.
             Box::pin(tokio::time::sleep_until(at.into())).await;
             match self.recheck(ticket, latest) {
-                Ok(next) if next <= super::now() => return Ok(waiter.served()),
-                // Moved later by a cool-down or a lower rate: keep waiting.
-                Ok(next) => at = next,
-                Err(wait) => return Err(Throttled::new(wait)),
+                Check::Go => return Ok(waiter.served()),
+                Check::WaitUntil(next) => at = next,
+                Check::TooLate(wait) => return Err(Throttled::new(wait)),
             }
         }
     }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{RateLimiter, Reserve, Turn, Waiter};
+use super::{Check, RateLimiter, Reserve, Turn, Waiter};
 use crate::Throttled;
 
 impl RateLimiter {
@@ -33,12 +33,12 @@ impl RateLimiter {
         loop {
             std::thread::sleep(at.saturating_duration_since(super::now()));
             match self.recheck(ticket, latest) {
-                Ok(next) if next <= super::now() => return Ok(waiter.served()),
-                Ok(next) if started.elapsed() < max_wait => at = next,
-                Ok(next) => {
+                Check::Go => return Ok(waiter.served()),
+                Check::WaitUntil(next) if started.elapsed() < max_wait => at = next,
+                Check::WaitUntil(next) => {
                     return Err(Throttled::new(next.saturating_duration_since(super::now())));
                 }
-                Err(wait) => return Err(Throttled::new(wait)),
+                Check::TooLate(wait) => return Err(Throttled::new(wait)),
             }
         }
     }
