@@ -1,6 +1,7 @@
 //! `cargo bench --bench overhead`: the success path of a trivial function, bare
-//! vs `#[retry]` vs backon, tokio-retry2 and tokio-retry doing the same, in one
-//! process; prints time per call and the ratio to bare.
+//! vs `#[retry]` (without and with an idle `RateLimiter`) vs backon, tokio-retry2
+//! and tokio-retry doing the same, in one process; prints time per call and the
+//! ratio to bare.
 
 #[path = "../retry-runtime/tests/support/poll_once.rs"]
 mod poll_once;
@@ -10,7 +11,7 @@ use std::hint::black_box;
 use std::io;
 use std::time::Duration;
 
-use ai_retry::retry;
+use ai_retry::{RateLimiter, Throttled, retry};
 use backon::{BlockingRetryable, ExponentialBuilder, Retryable};
 use criterion::Criterion;
 use poll_once::poll_once;
@@ -39,6 +40,26 @@ async fn retried_async(x: u64) -> io::Result<u64> {
     Ok(black_box(x).wrapping_mul(3))
 }
 
+/// Idle: no limit known, no cool-down. Its first turn looks at the state once;
+/// every later one is an atomic read.
+static IDLE: RateLimiter = RateLimiter::new();
+
+#[inline(never)]
+#[retry(max = 3, backoff = "exp_jitter", on = RateLimit | Timeout | Overloaded, limiter = IDLE)]
+fn limited(x: u64) -> io::Result<u64> {
+    Ok(black_box(x).wrapping_mul(3))
+}
+
+#[inline(never)]
+#[retry(max = 3, backoff = "exp_jitter", on = RateLimit | Timeout | Overloaded, limiter = IDLE)]
+async fn limited_async(x: u64) -> io::Result<u64> {
+    Ok(black_box(x).wrapping_mul(3))
+}
+
+/// `io::Error: From<Throttled>` ships with the runtime; this names it so the
+/// bench says why `io::Result` works with `limiter`.
+const _: fn(Throttled) -> io::Error = io::Error::from;
+
 const SYNC: &str = "overhead-sync";
 const ASYNC: &str = "overhead-async";
 
@@ -46,6 +67,9 @@ fn benches(c: &mut Criterion) {
     let mut sync = c.benchmark_group(SYNC);
     sync.bench_function("bare", |b| b.iter(|| bare(black_box(7))));
     sync.bench_function("ai-retry", |b| b.iter(|| retried(black_box(7))));
+    sync.bench_function("ai-retry + idle limiter", |b| {
+        b.iter(|| limited(black_box(7)))
+    });
     sync.bench_function("backon", |b| {
         b.iter(|| {
             (|| bare(black_box(7)))
@@ -59,6 +83,9 @@ fn benches(c: &mut Criterion) {
     asynchronous.bench_function("bare", |b| b.iter(|| poll_once(bare_async(black_box(7)))));
     asynchronous.bench_function("ai-retry", |b| {
         b.iter(|| poll_once(retried_async(black_box(7))))
+    });
+    asynchronous.bench_function("ai-retry + idle limiter", |b| {
+        b.iter(|| poll_once(limited_async(black_box(7))))
     });
     asynchronous.bench_function("backon", |b| {
         b.iter(|| {
@@ -105,10 +132,20 @@ fn report() {
     println!("\n| group | implementation | time per call | vs bare |");
     println!("|---|---|---|---|");
     for (group, names) in [
-        (SYNC, &["bare", "ai-retry", "backon"][..]),
+        (
+            SYNC,
+            &["bare", "ai-retry", "ai-retry + idle limiter", "backon"][..],
+        ),
         (
             ASYNC,
-            &["bare", "ai-retry", "backon", "tokio-retry2", "tokio-retry"][..],
+            &[
+                "bare",
+                "ai-retry",
+                "ai-retry + idle limiter",
+                "backon",
+                "tokio-retry2",
+                "tokio-retry",
+            ][..],
         ),
     ] {
         let Some(bare) = mean_ns(group, "bare") else {

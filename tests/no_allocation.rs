@@ -6,7 +6,7 @@ mod counting_alloc;
 #[path = "../retry-runtime/tests/support/poll_once.rs"]
 mod poll_once;
 
-use ai_retry::retry;
+use ai_retry::{RateLimiter, retry};
 use counting_alloc::{Counting, allocations_in};
 use poll_once::poll_once;
 use std::io;
@@ -30,6 +30,29 @@ fn the_success_path_allocates_nothing() {
         for i in 0..1000 {
             assert_eq!(blocking(i).unwrap(), i * 2);
             assert_eq!(poll_once(asynchronous(i)).unwrap(), i + 1);
+        }
+    });
+    assert_eq!(n, 0);
+}
+
+static IDLE: RateLimiter = RateLimiter::new();
+
+#[retry(max = 5, on = RateLimit | Timeout, limiter = IDLE)]
+fn blocking_limited(n: u64) -> io::Result<u64> {
+    Ok(n * 2)
+}
+
+#[retry(max = 5, deadline = "30s", limiter = IDLE)]
+async fn asynchronous_limited(n: u64) -> io::Result<u64> {
+    Ok(n + 1)
+}
+
+#[test]
+fn an_idle_limiter_allocates_nothing_either() {
+    let n = allocations_in(|| {
+        for i in 0..1000 {
+            assert_eq!(blocking_limited(i).unwrap(), i * 2);
+            assert_eq!(poll_once(asynchronous_limited(i)).unwrap(), i + 1);
         }
     });
     assert_eq!(n, 0);

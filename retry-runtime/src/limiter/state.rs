@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 pub(crate) const BETA: f64 = 0.7;
 /// CUBIC's scaling constant (the AWS SDKs' value): how fast the rate climbs back.
 pub(crate) const SCALE: f64 = 0.4;
-/// The lowest rate pacing ever falls to, in requests per second.
+/// The lowest rate pacing falls to, in requests per second — unless the server
+/// announced a lower limit, whose pace is then the floor.
 pub(crate) const FLOOR: f64 = 0.5;
 /// Pacing runs this far below a limit the server announced, so the client's
 /// clock, network jitter and other users of the key do not tip it over.
@@ -120,7 +121,7 @@ impl State {
 
     fn interval(&self) -> Duration {
         match self.rate {
-            Some(rate) => Duration::from_secs_f64(1.0 / rate.max(FLOOR)),
+            Some(rate) => Duration::try_from_secs_f64(1.0 / rate).unwrap_or(LONGEST_COOL_DOWN),
             None => Duration::ZERO,
         }
     }
@@ -226,10 +227,16 @@ impl State {
         self.origin_ticket = pending;
     }
 
+    /// The floor: 0.5 requests a second, or the announced limit's pace if lower.
+    fn floor(&self) -> f64 {
+        self.ceiling.map_or(FLOOR, |ceiling| ceiling.min(FLOOR))
+    }
+
     fn set_rate(&mut self, now: Instant, rate: f64) {
+        let floor = self.floor();
         let rate = match self.ceiling {
-            Some(ceiling) => rate.clamp(FLOOR, ceiling.max(FLOOR)),
-            None => rate.max(FLOOR),
+            Some(ceiling) => rate.clamp(floor, ceiling),
+            None => rate.max(floor),
         };
         if self.rate == Some(rate) {
             return;
@@ -565,5 +572,100 @@ mod tests {
         let rate = state.rate().unwrap();
         assert!((14.0..14.5).contains(&rate), "{rate}");
         assert_eq!(state.episodes(), 1);
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Clone, Debug)]
+        enum Op {
+            Success {
+                sent_ago_ms: u64,
+            },
+            Throttle {
+                sent_ago_ms: u64,
+                hint_ms: Option<u64>,
+            },
+            Overloaded {
+                hint_ms: u64,
+            },
+            Limit {
+                per_minute: u64,
+            },
+            Reserve {
+                max_wait_ms: u64,
+            },
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                (0..5_000u64).prop_map(|sent_ago_ms| Op::Success { sent_ago_ms }),
+                (0..5_000u64, proptest::option::of(0..100_000u64)).prop_map(
+                    |(sent_ago_ms, hint_ms)| Op::Throttle {
+                        sent_ago_ms,
+                        hint_ms
+                    }
+                ),
+                (0..100_000u64).prop_map(|hint_ms| Op::Overloaded { hint_ms }),
+                (0..100_000u64).prop_map(|per_minute| Op::Limit { per_minute }),
+                (0..120_000u64).prop_map(|max_wait_ms| Op::Reserve { max_wait_ms }),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            /// Whatever happens, the rate stays within [floor, the learned limit],
+            /// and a turn handed out is never before now nor after its bound.
+            #[test]
+            fn the_rate_never_leaves_floor_and_limit(
+                start_limit in proptest::option::of(1..100_000u32),
+                ops in proptest::collection::vec((0..3_000u64, op()), 1..200),
+            ) {
+                let t0 = Instant::now();
+                let mut state = State::new(start_limit);
+                let mut now = t0;
+                let mut successes = 0;
+                for (dt_ms, op) in ops {
+                    now += ms(dt_ms);
+                    let sent = |ago| now.checked_sub(ms(ago)).filter(|&s| s >= t0);
+                    match op {
+                        Op::Success { sent_ago_ms } => {
+                            successes += 1;
+                            state.record(now, sent(sent_ago_ms), Outcome::Success, successes);
+                        }
+                        Op::Throttle { sent_ago_ms, hint_ms } => {
+                            let outcome = Outcome::Throttle(hint_ms.map(ms));
+                            state.record(now, sent(sent_ago_ms), outcome, successes);
+                        }
+                        Op::Overloaded { hint_ms } => {
+                            state.record(now, None, Outcome::Overloaded(ms(hint_ms)), successes);
+                        }
+                        Op::Limit { per_minute } => state.learn_limit(now, per_minute),
+                        Op::Reserve { max_wait_ms } => {
+                            let latest = now + ms(max_wait_ms);
+                            if let Ok((ticket, check)) = state.reserve(now, latest, successes) {
+                                prop_assert!(state.turn_at(ticket, now) >= now);
+                                if let Check::WaitUntil(at) = check {
+                                    prop_assert!(at > now && at <= latest);
+                                }
+                            }
+                        }
+                    }
+                    if let Some(rate) = state.rate() {
+                        match state.limit_per_minute {
+                            Some(limit) => {
+                                let limit = limit as f64 / 60.0;
+                                let floor = FLOOR.min(limit * MARGIN);
+                                prop_assert!(rate >= floor - 1e-9, "{rate} below the floor {floor}");
+                                prop_assert!(rate <= limit, "{rate} above the limit {limit}");
+                            }
+                            None => prop_assert!(rate >= FLOOR, "{rate} below the floor"),
+                        }
+                    }
+                }
+            }
+        }
     }
 }
