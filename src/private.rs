@@ -51,7 +51,9 @@ pub fn attempt_blocking<R: AttemptResult, F: FnOnce() -> R>(attempt: F) -> R {
 }
 
 /// Waits for a turn; a plain generic function, so a missing `From<Throttled>`
-/// is reported where the `limiter` key's tokens are.
+/// is reported where the `limiter` key's tokens are. Boxed like the backoff
+/// sleep: the generated future holds a pointer, not the wait's state, and the
+/// box is made only when the limiter makes the call wait, never when it is idle.
 #[cfg(feature = "tokio")]
 #[inline]
 pub fn wait_turn<'a, E: From<retry_runtime::Throttled>>(
@@ -59,8 +61,8 @@ pub fn wait_turn<'a, E: From<retry_runtime::Throttled>>(
     limiter: &'a RateLimiter,
     policy: &'a Policy,
     attempts: &'a Attempts,
-) -> impl Future<Output = Result<(), E>> + 'a {
-    paced.wait(limiter, policy, attempts)
+) -> std::pin::Pin<Box<impl Future<Output = Result<(), E>> + 'a>> {
+    Box::pin(paced.wait(limiter, policy, attempts))
 }
 
 /// [`wait_turn`] for blocking functions.

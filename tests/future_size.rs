@@ -33,6 +33,22 @@ async fn retried_large(n: u64) -> io::Result<u64> {
     Ok(buffer.iter().map(|&b| u64::from(b)).sum::<u64>() + m)
 }
 
+static IDLE: ai_retry::RateLimiter = ai_retry::RateLimiter::new();
+
+#[retry(limiter = IDLE)]
+async fn limited_small(n: u64) -> io::Result<u64> {
+    Ok(work(n).await)
+}
+
+#[tokio::test]
+async fn a_limiter_adds_its_standing_and_a_pointer() {
+    let retried = size_of_val(&retried_small(1));
+    let limited = size_of_val(&limited_small(1));
+    eprintln!("retried {retried} B, with a limiter {limited} B");
+    // The call's standing (its turn and last error): the wait itself is boxed.
+    assert!(limited <= retried + 32, "{retried} -> {limited}");
+}
+
 #[tokio::test]
 async fn generated_futures_add_a_bounded_overhead() {
     let sleep = size_of_val(&tokio::time::sleep(std::time::Duration::ZERO));

@@ -190,9 +190,15 @@ impl RateLimiter {
     /// Reports a success on `turn`: successes raise a lowered rate again.
     #[inline]
     pub fn succeeded(&self, turn: Turn) {
-        let successes = self.successes.fetch_add(1, Ordering::Relaxed) + 1;
         if self.engaged.load(Ordering::Relaxed) {
+            let successes = self.successes.fetch_add(1, Ordering::Relaxed) + 1;
             self.record(turn, Outcome::Success, successes);
+        } else {
+            // Idle: a plain load and store, no locked instruction. Concurrent
+            // successes may count once between them; the count only estimates
+            // the admitted rate should a first throttle come.
+            let successes = self.successes.load(Ordering::Relaxed);
+            self.successes.store(successes + 1, Ordering::Relaxed);
         }
     }
 
