@@ -9,7 +9,6 @@
 //! arriving 30/s; (c) (a) without the limit header (adaptation alone); (d) two
 //! keys with different limits (20/s and 5/s, 50 callers each), sharing nothing.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -68,19 +67,17 @@ impl Policy {
         }
     }
 
-    fn call(
+    async fn call(
         self,
         client: OpenAi,
         prompt: String,
         call: Arc<Call>,
-    ) -> impl Future<Output = Result<String, ApiError>> + Send + 'static {
-        async move {
-            match self {
-                Policy::NoLimiter => load::unpaced(&client, &prompt, &call).await,
-                Policy::Limiter => load::paced(&client, &prompt, &call).await,
-                Policy::BackonJitter => backon_jitter(&client, &prompt, &call).await,
-                Policy::PlainExponential => plain_exponential(&client, &prompt, &call).await,
-            }
+    ) -> Result<String, ApiError> {
+        match self {
+            Policy::NoLimiter => load::unpaced(&client, &prompt, &call).await,
+            Policy::Limiter => load::paced(&client, &prompt, &call).await,
+            Policy::BackonJitter => backon_jitter(&client, &prompt, &call).await,
+            Policy::PlainExponential => plain_exponential(&client, &prompt, &call).await,
         }
     }
 }
