@@ -54,13 +54,8 @@ impl<E> Paced<E> {
     where
         E: From<Throttled>,
     {
-        match limiter.turn(max_wait(policy, attempts)).await {
-            Ok(turn) => {
-                self.turn = turn;
-                Ok(())
-            }
-            Err(throttled) => Err(self.give_up(throttled)),
-        }
+        let turn = limiter.turn(max_wait(policy, attempts)).await;
+        self.take(turn)
     }
 
     /// [`wait`](Paced::wait) for blocking functions.
@@ -73,20 +68,23 @@ impl<E> Paced<E> {
     where
         E: From<Throttled>,
     {
-        match limiter.turn_blocking(max_wait(policy, attempts)) {
+        let turn = limiter.turn_blocking(max_wait(policy, attempts));
+        self.take(turn)
+    }
+
+    /// Keeps the turn; or, with none in time, ends the call with the last
+    /// attempt's error, else `E::from(Throttled)`.
+    fn take(&mut self, turn: Result<Turn, Throttled>) -> Result<(), E>
+    where
+        E: From<Throttled>,
+    {
+        match turn {
             Ok(turn) => {
                 self.turn = turn;
                 Ok(())
             }
-            Err(throttled) => Err(self.give_up(throttled)),
+            Err(throttled) => Err(self.last.take().unwrap_or_else(|| E::from(throttled))),
         }
-    }
-
-    fn give_up(&mut self, throttled: Throttled) -> E
-    where
-        E: From<Throttled>,
-    {
-        self.last.take().unwrap_or_else(|| E::from(throttled))
     }
 }
 

@@ -50,8 +50,10 @@ impl RateLimit {
         self
     }
 
-    fn interval(&self) -> Duration {
-        Duration::from_secs_f64(1.0 / self.per_second.max(1e-9))
+    /// GCRA's emission interval and burst tolerance.
+    fn gcra(&self) -> (Duration, Duration) {
+        let interval = Duration::from_secs_f64(1.0 / self.per_second.max(1e-9));
+        (interval, interval.saturating_mul(self.burst.max(1) - 1))
     }
 
     /// The limit as OpenAI states it: requests per minute.
@@ -117,11 +119,9 @@ impl Limiter {
         if !limit.reserve {
             return self.admit_shared(limit, key, caller, now);
         }
-        let interval = limit.interval();
-        let tolerance = interval.saturating_mul(limit.burst.max(1) - 1);
+        let (interval, tolerance) = limit.gcra();
         let next_free = self.next_free.entry(key.to_string()).or_insert(now);
-        let tat = (*next_free).max(now);
-        let earliest = tat.checked_sub(tolerance).unwrap_or(now);
+        let (tat, earliest) = theoretical(*next_free, tolerance, now);
         *next_free = tat + interval;
         if earliest <= now {
             return Admission::Allowed(None);
@@ -144,11 +144,9 @@ impl Limiter {
         caller: &str,
         now: Instant,
     ) -> Admission {
-        let interval = limit.interval();
-        let tolerance = interval.saturating_mul(limit.burst.max(1) - 1);
+        let (interval, tolerance) = limit.gcra();
         let next_free = self.next_free.entry(key.to_string()).or_insert(now);
-        let tat = (*next_free).max(now);
-        let earliest = tat.checked_sub(tolerance).unwrap_or(now);
+        let (tat, earliest) = theoretical(*next_free, tolerance, now);
         if earliest > now {
             let wait = whole_ms(earliest - now);
             let early = self.is_early(caller, now);
@@ -186,6 +184,13 @@ impl Limiter {
         let before = |at: Option<&Instant>| at.is_some_and(|&at| now < at);
         before(self.told.get(caller)) || before(self.reserved.get(caller))
     }
+}
+
+/// The theoretical arrival time of a request at `now` given the key's
+/// `next_free`, and the earliest it may be admitted.
+fn theoretical(next_free: Instant, tolerance: Duration, now: Instant) -> (Instant, Instant) {
+    let tat = next_free.max(now);
+    (tat, tat.checked_sub(tolerance).unwrap_or(now))
 }
 
 /// Whole milliseconds, rounded up: a hint the client sees is never early.
