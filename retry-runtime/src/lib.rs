@@ -52,7 +52,7 @@ pub use budget::RetryBudget;
 pub use class::{ClassSet, Classify, ErrorClass};
 pub use duration::{DURATION_UNITS, parse_duration};
 pub use event::RetryEvent;
-pub use limiter::{LimiterSnapshot, RateLimiter, Turn};
+pub use limiter::{LimiterSnapshot, RateLimiter, Store, Turn};
 pub use paced::Paced;
 pub use policy::{Backoff, Policy};
 pub use retry::{Attempts, Clock, Retry, Step};

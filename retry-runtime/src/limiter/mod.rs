@@ -2,7 +2,13 @@
 //! attempt, a cool-down every caller waits out, a rate learned from the
 //! server's headers and from throttles.
 
+#[cfg(all(test, feature = "redis"))]
+#[path = "../../tests/support/redis_server.rs"]
+mod redis_server;
+#[cfg(feature = "redis")]
+mod shared;
 mod state;
+mod time;
 #[cfg(feature = "tokio")]
 mod wait_async;
 mod wait_blocking;
@@ -56,7 +62,10 @@ pub struct RateLimiter {
     waiting: AtomicU32,
     /// The last announced limit, so `observe` of the same limit takes no lock.
     known_limit: AtomicU64,
-    state: Mutex<State>,
+    state: Mutex<State<Instant>>,
+    /// The fleet's state in Redis, once `share_redis` was called.
+    #[cfg(feature = "redis")]
+    shared: std::sync::OnceLock<std::sync::Arc<shared::Shared>>,
 }
 
 /// A turn given by a [`RateLimiter`]: pass it back with the attempt's outcome.
@@ -64,11 +73,16 @@ pub struct RateLimiter {
 pub struct Turn {
     /// When the turn was given, if a schedule was running.
     sent: Option<Instant>,
+    /// Given by the shared store, at this instant of its clock if a schedule was running.
+    shared: Option<Option<u64>>,
 }
 
 impl Turn {
     /// A turn given while no schedule was running.
-    pub const UNPACED: Turn = Turn { sent: None };
+    pub const UNPACED: Turn = Turn {
+        sent: None,
+        shared: None,
+    };
 }
 
 /// What a [`RateLimiter`] knows, at one moment.
@@ -88,6 +102,22 @@ pub struct LimiterSnapshot {
     pub waiting: u32,
     /// Throttle episodes seen: each lowered the rate once.
     pub throttles: u64,
+    /// Where the state lives.
+    pub store: Store,
+}
+
+/// Where a [`RateLimiter`]'s state lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Store {
+    /// In this process only.
+    Local,
+    /// In Redis, shared by every process that names the same key
+    /// (`share_redis`, feature `redis`).
+    Shared,
+    /// Shared, but Redis did not answer in time: this process uses its own
+    /// state until a background probe finds Redis again.
+    Degraded,
 }
 
 /// What [`RateLimiter::reserve`] found.
@@ -119,7 +149,7 @@ impl RateLimiter {
         RateLimiter::from_state(State::new(Some(requests)), requests as u64)
     }
 
-    const fn from_state(state: State, known_limit: u64) -> RateLimiter {
+    const fn from_state(state: State<Instant>, known_limit: u64) -> RateLimiter {
         RateLimiter {
             // The first turn looks at the state once, to start measuring.
             engaged: AtomicBool::new(true),
@@ -127,6 +157,8 @@ impl RateLimiter {
             waiting: AtomicU32::new(0),
             known_limit: AtomicU64::new(known_limit),
             state: Mutex::new(state),
+            #[cfg(feature = "redis")]
+            shared: std::sync::OnceLock::new(),
         }
     }
 
@@ -164,6 +196,14 @@ impl RateLimiter {
             state.cool_down(now, reset);
         }
         self.settle(&state, now);
+        drop(state);
+        #[cfg(feature = "redis")]
+        if let Some(shared) = self.healthy_store() {
+            shared.send(shared::Update::Observe {
+                limit: new_limit,
+                reset,
+            });
+        }
     }
 
     /// What the limiter knows now.
@@ -178,7 +218,19 @@ impl RateLimiter {
             next_turn: state.next_turn(now).saturating_duration_since(now),
             waiting: self.waiting.load(Ordering::Relaxed),
             throttles: state.episodes(),
+            store: self.store(),
         }
+    }
+
+    fn store(&self) -> Store {
+        #[cfg(feature = "redis")]
+        if let Some(shared) = self.shared.get() {
+            return match shared.is_healthy() {
+                true => Store::Shared,
+                false => Store::Degraded,
+            };
+        }
+        Store::Local
     }
 
     /// A turn at once when no schedule or cool-down is running: one atomic read.
@@ -190,6 +242,12 @@ impl RateLimiter {
     /// Reports a success on `turn`: successes raise a lowered rate again.
     #[inline]
     pub fn succeeded(&self, turn: Turn) {
+        #[cfg(feature = "redis")]
+        if let (Some(sent), Some(shared)) = (turn.shared, self.healthy_store()) {
+            shared.send(shared::Update::Success {
+                sent: sent.map(time::Micros),
+            });
+        }
         if self.engaged.load(Ordering::Relaxed) {
             let successes = self.successes.fetch_add(1, Ordering::Relaxed) + 1;
             self.record(turn, Outcome::Success, successes);
@@ -212,13 +270,29 @@ impl RateLimiter {
             _ => return,
         };
         let successes = self.successes.load(Ordering::Relaxed);
+        #[cfg(feature = "redis")]
+        if let (Some(sent), Some(shared)) = (turn.shared, self.healthy_store()) {
+            let sent = sent.map(time::Micros);
+            shared.send(match outcome {
+                Outcome::Throttle(hint) => shared::Update::Throttle { sent, hint },
+                Outcome::Overloaded(hint) => shared::Update::Overloaded { hint },
+                Outcome::Success => shared::Update::Success { sent },
+            });
+        }
         self.record(turn, outcome, successes);
     }
 
     fn record(&self, turn: Turn, outcome: Outcome, successes: u64) {
         let now = now();
         let mut state = self.lock();
-        state.record(now, turn.sent, outcome, successes);
+        // A shared turn's send time is on the store's clock: this process's
+        // state learns its cool-downs, the store counts its episodes.
+        let sent = if turn.shared.is_some() {
+            None
+        } else {
+            turn.sent
+        };
+        state.record(now, sent, outcome, successes);
         self.settle(&state, now);
     }
 
@@ -243,7 +317,7 @@ impl RateLimiter {
     }
 
     /// Where `ticket` stands now.
-    fn recheck(&self, ticket: Ticket, latest: Instant) -> Check {
+    fn recheck(&self, ticket: Ticket, latest: Instant) -> Check<Instant> {
         self.lock().check(ticket, now(), latest)
     }
 
@@ -251,13 +325,18 @@ impl RateLimiter {
         self.lock().release(ticket);
     }
 
-    /// The fast path is open exactly while the state is idle.
-    fn settle(&self, state: &State, now: Instant) {
-        self.engaged.store(!state.is_idle(now), Ordering::Release);
+    /// The fast path is open exactly while the state is idle and not shared.
+    fn settle(&self, state: &State<Instant>, now: Instant) {
+        #[cfg(feature = "redis")]
+        let shared = self.shared.get().is_some();
+        #[cfg(not(feature = "redis"))]
+        let shared = false;
+        self.engaged
+            .store(shared || !state.is_idle(now), Ordering::Release);
     }
 
     /// A poisoned lock means a panic mid-update of plain numbers, all still valid.
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, State<Instant>> {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -295,7 +374,10 @@ impl<'a> Waiter<'a> {
     /// The turn has come: the ticket is used.
     fn served(mut self) -> Turn {
         self.ticket = None;
-        Turn { sent: Some(now()) }
+        Turn {
+            sent: Some(now()),
+            shared: None,
+        }
     }
 }
 

@@ -3,7 +3,9 @@
 //! locking, no waiting: `RateLimiter` wraps it in a mutex, and a second store
 //! (Redis) can mirror it function for function.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::time::Time;
 
 /// CUBIC's multiplicative decrease: a throttle episode leaves 70% of the rate.
 pub(crate) const BETA: f64 = 0.7;
@@ -40,17 +42,17 @@ const RECHECK: Duration = Duration::from_millis(250);
 
 /// Where a ticket stands.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) enum Check {
+pub(crate) enum Check<T> {
     /// Its turn has come.
     Go,
     /// Not yet: look again then.
-    WaitUntil(Instant),
+    WaitUntil(T),
     /// It cannot come in time: it was this far away.
     TooLate(Duration),
 }
 
-#[derive(Debug)]
-pub(crate) struct State {
+#[derive(Clone, Debug)]
+pub(crate) struct State<T> {
     /// Requests per second pacing allows now; `None` while nothing is known.
     rate: Option<f64>,
     /// The highest rate learning may reach: a margin below the announced limit.
@@ -58,25 +60,25 @@ pub(crate) struct State {
     /// The announced limit, per minute, as last seen.
     limit_per_minute: Option<u64>,
     /// Ticket `origin_ticket` goes at `origin`, each later one `1 / rate` after.
-    origin: Option<Instant>,
+    origin: Option<T>,
     origin_ticket: Ticket,
     next_ticket: Ticket,
     /// No turn before this.
-    cool_down_until: Option<Instant>,
+    cool_down_until: Option<T>,
     /// The last time the rate went down: throttles answering requests sent
     /// before it belong to an episode already counted.
-    last_decrease: Option<Instant>,
+    last_decrease: Option<T>,
     /// CUBIC's state: the rate before the last throttle, and when it came.
     last_max: f64,
-    last_throttle: Option<Instant>,
+    last_throttle: Option<T>,
     /// Throttle episodes so far.
     episodes: u64,
     /// `(when, successes counted by then)`, the older and the newer sample.
-    samples: [Option<(Instant, u64)>; 2],
+    samples: [Option<(T, u64)>; 2],
 }
 
-impl State {
-    pub(crate) const fn new(per_minute: Option<u32>) -> State {
+impl<T: Time> State<T> {
+    pub(crate) const fn new(per_minute: Option<u32>) -> State<T> {
         let (rate, ceiling, limit) = match per_minute {
             Some(n) if n > 0 => {
                 let ceiling = paced_below(n as u64);
@@ -102,7 +104,7 @@ impl State {
 
     /// Whether turns can be handed out without looking: no rate to pace at and
     /// no cool-down that could still be running.
-    pub(crate) fn is_idle(&self, now: Instant) -> bool {
+    pub(crate) fn is_idle(&self, now: T) -> bool {
         self.rate.is_none() && self.cool_down_until.is_none_or(|until| until <= now)
     }
 
@@ -114,7 +116,7 @@ impl State {
         self.episodes
     }
 
-    pub(crate) fn cool_down_left(&self, now: Instant) -> Duration {
+    pub(crate) fn cool_down_left(&self, now: T) -> Duration {
         self.cool_down_until
             .map_or(Duration::ZERO, |until| until.saturating_duration_since(now))
     }
@@ -127,24 +129,24 @@ impl State {
     }
 
     /// When `ticket` may go by the schedule alone.
-    fn scheduled(&self, ticket: Ticket, now: Instant) -> Instant {
+    fn scheduled(&self, ticket: Ticket, now: T) -> T {
         let origin = self.origin.unwrap_or(now);
         let ahead = ticket.saturating_sub(self.origin_ticket);
         let ahead = u32::try_from(ahead).unwrap_or(u32::MAX);
         origin
             .checked_add(self.interval().saturating_mul(ahead))
-            .unwrap_or(origin + LONGEST_COOL_DOWN)
+            .unwrap_or_else(|| origin.saturating_add(LONGEST_COOL_DOWN))
     }
 
     /// When `ticket` may go: its place in the schedule, and not before the cool-down.
-    pub(crate) fn turn_at(&self, ticket: Ticket, now: Instant) -> Instant {
+    pub(crate) fn turn_at(&self, ticket: Ticket, now: T) -> T {
         let scheduled = self.scheduled(ticket, now);
         self.cool_down_until
             .map_or(scheduled, |until| scheduled.max(until))
     }
 
     /// When a caller arriving at `now` would get its turn.
-    pub(crate) fn next_turn(&self, now: Instant) -> Instant {
+    pub(crate) fn next_turn(&self, now: T) -> T {
         if self.is_idle(now) {
             return now;
         }
@@ -156,10 +158,10 @@ impl State {
     /// and no ticket is taken.
     pub(crate) fn reserve(
         &mut self,
-        now: Instant,
-        latest: Instant,
+        now: T,
+        latest: T,
         successes: u64,
-    ) -> Result<(Ticket, Check), Duration> {
+    ) -> Result<(Ticket, Check<T>), Duration> {
         self.sample(now, successes);
         let ticket = self.next_ticket;
         if self.origin.is_none() || self.scheduled(ticket, now) < now {
@@ -181,7 +183,7 @@ impl State {
     /// the rate at its ceiling cannot rise, so past `latest` by either, the
     /// caller gives up at once; a queue paced at a rate still climbing can
     /// shorten, so its callers wait — up to `latest` — and look again.
-    pub(crate) fn check(&self, ticket: Ticket, now: Instant, latest: Instant) -> Check {
+    pub(crate) fn check(&self, ticket: Ticket, now: T, latest: T) -> Check<T> {
         let at = self.turn_at(ticket, now);
         if at <= now {
             return Check::Go;
@@ -189,9 +191,9 @@ impl State {
         let sure = self.cool_down_until.is_some_and(|until| until > latest)
             || self.rate.is_some_and(|rate| Some(rate) == self.ceiling);
         if at > latest && (sure || now >= latest) {
-            return Check::TooLate(at - now);
+            return Check::TooLate(at.saturating_duration_since(now));
         }
-        Check::WaitUntil(at.min(latest).min(now + RECHECK))
+        Check::WaitUntil(at.min(latest).min(now.saturating_add(RECHECK)))
     }
 
     /// A caller gives its ticket back unused: when it was the last one handed
@@ -203,7 +205,7 @@ impl State {
     }
 
     /// The first ticket whose turn has not come by `now`.
-    fn first_pending(&self, now: Instant) -> Ticket {
+    fn first_pending(&self, now: T) -> Ticket {
         let interval = self.interval().as_nanos();
         let origin = self.origin.unwrap_or(now);
         let passed = match now.checked_duration_since(origin) {
@@ -220,7 +222,7 @@ impl State {
     /// Re-anchors the schedule at the first pending ticket, no earlier than
     /// `not_before`, so a cool-down or a new rate applies to those still
     /// waiting in their arrival order.
-    fn rebase(&mut self, now: Instant, not_before: Option<Instant>) {
+    fn rebase(&mut self, now: T, not_before: Option<T>) {
         let pending = self.first_pending(now);
         let at = self.scheduled(pending, now).max(now);
         self.origin = Some(not_before.map_or(at, |nb| at.max(nb)));
@@ -232,7 +234,7 @@ impl State {
         self.ceiling.map_or(FLOOR, |ceiling| ceiling.min(FLOOR))
     }
 
-    fn set_rate(&mut self, now: Instant, rate: f64) {
+    fn set_rate(&mut self, now: T, rate: f64) {
         let floor = self.floor();
         let rate = match self.ceiling {
             Some(ceiling) => rate.clamp(floor, ceiling),
@@ -249,8 +251,8 @@ impl State {
     }
 
     /// No turn before `until`; those already waiting keep their order behind it.
-    pub(crate) fn cool_down(&mut self, now: Instant, wait: Duration) {
-        let until = now + wait.min(LONGEST_COOL_DOWN);
+    pub(crate) fn cool_down(&mut self, now: T, wait: Duration) {
+        let until = now.saturating_add(wait.min(LONGEST_COOL_DOWN));
         if self.cool_down_until.is_some_and(|current| current >= until) {
             return;
         }
@@ -259,7 +261,7 @@ impl State {
     }
 
     /// The limit a server announced, per minute: pacing stays a margin below it.
-    pub(crate) fn learn_limit(&mut self, now: Instant, per_minute: u64) {
+    pub(crate) fn learn_limit(&mut self, now: T, per_minute: u64) {
         if per_minute == 0 || self.limit_per_minute == Some(per_minute) {
             return;
         }
@@ -277,13 +279,7 @@ impl State {
     /// What an attempt that took its turn at `sent` (`None`: no schedule was
     /// running then) came back with, at `now`; `successes` is the count of
     /// successes so far, kept outside the lock.
-    pub(crate) fn record(
-        &mut self,
-        now: Instant,
-        sent: Option<Instant>,
-        outcome: Outcome,
-        successes: u64,
-    ) {
+    pub(crate) fn record(&mut self, now: T, sent: Option<T>, outcome: Outcome, successes: u64) {
         self.sample(now, successes);
         match outcome {
             Outcome::Success => {
@@ -310,7 +306,7 @@ impl State {
 
     /// One throttle episode: the rate drops to β of what it was (of the rate
     /// the server was seen admitting, when no rate was known yet).
-    fn decrease(&mut self, now: Instant, successes: u64) {
+    fn decrease(&mut self, now: T, successes: u64) {
         let current = self
             .rate
             .unwrap_or_else(|| self.admitted_rate(now, successes));
@@ -331,7 +327,7 @@ impl State {
     /// A success answering a request sent before the last decrease belongs to
     /// the wave that was throttled: what the server admitted of that wave is a
     /// floor under the rate it can take, so the episode's maximum rises to it.
-    fn admitted_in_episode(&mut self, now: Instant, sent: Option<Instant>, successes: u64) {
+    fn admitted_in_episode(&mut self, now: T, sent: Option<T>, successes: u64) {
         let (Some(decrease), Some(_)) = (self.last_decrease, self.last_throttle) else {
             return;
         };
@@ -350,7 +346,7 @@ impl State {
     /// CUBIC's growth after the last throttle: `C·(t − K)³ + W_max`, with
     /// `K = ∛(W_max·(1 − β)/C)`, so the rate is back at `W_max` after `K` seconds
     /// and probes beyond it after that.
-    fn climb(&mut self, now: Instant) {
+    fn climb(&mut self, now: T) {
         let (Some(throttled), Some(rate)) = (self.last_throttle, self.rate) else {
             return;
         };
@@ -363,18 +359,63 @@ impl State {
     }
 
     /// Successes per second over the last second or more.
-    fn admitted_rate(&self, now: Instant, successes: u64) -> f64 {
+    fn admitted_rate(&self, now: T, successes: u64) -> f64 {
         let (at, counted) = self.samples[0].or(self.samples[1]).unwrap_or((now, 0));
         let span = now.saturating_duration_since(at).max(MEASURE_WINDOW);
         successes.saturating_sub(counted) as f64 / span.as_secs_f64()
     }
 
     /// Keeps two samples of the success count at least a window apart.
-    pub(crate) fn sample(&mut self, now: Instant, successes: u64) {
+    pub(crate) fn sample(&mut self, now: T, successes: u64) {
         let newer = self.samples[1];
         if newer.is_none_or(|(at, _)| now.saturating_duration_since(at) >= MEASURE_WINDOW) {
             self.samples = [newer, Some((now, successes))];
         }
+    }
+}
+
+#[cfg(feature = "redis")]
+impl State<super::time::Micros> {
+    /// The state as the Redis script keeps it: a hash of numbers, absent for `None`.
+    pub(crate) fn from_fields(field: impl Fn(&str) -> Option<f64>) -> Self {
+        use super::time::Micros;
+        let time = |name: &str| field(name).map(|v| Micros(v as u64));
+        let pair = |t: &str, c: &str| Some((time(t)?, field(c)? as u64));
+        State {
+            rate: field("rate"),
+            ceiling: field("ceiling"),
+            limit_per_minute: field("limit").map(|v| v as u64),
+            origin: time("origin"),
+            origin_ticket: field("oticket").map_or(0, |v| v as u64),
+            next_ticket: field("nticket").map_or(0, |v| v as u64),
+            cool_down_until: time("cool"),
+            last_decrease: time("ldec"),
+            last_max: field("lmax").unwrap_or(0.0),
+            last_throttle: time("lthr"),
+            episodes: field("episodes").map_or(0, |v| v as u64),
+            samples: [pair("s0t", "s0c"), pair("s1t", "s1c")],
+        }
+    }
+}
+
+#[cfg(all(test, feature = "redis"))]
+impl State<super::time::Micros> {
+    /// Every field, by the script's names: what the Lua-vs-Rust test compares.
+    pub(crate) fn fields(&self) -> Vec<(&'static str, Option<f64>)> {
+        let time = |t: Option<super::time::Micros>| t.map(|t| t.0 as f64);
+        vec![
+            ("rate", self.rate),
+            ("ceiling", self.ceiling),
+            ("limit", self.limit_per_minute.map(|v| v as f64)),
+            ("origin", time(self.origin)),
+            ("oticket", Some(self.origin_ticket as f64)),
+            ("nticket", Some(self.next_ticket as f64)),
+            ("cool", time(self.cool_down_until)),
+            ("ldec", time(self.last_decrease)),
+            ("lmax", Some(self.last_max)),
+            ("lthr", time(self.last_throttle)),
+            ("episodes", Some(self.episodes as f64)),
+        ]
     }
 }
 
@@ -386,6 +427,7 @@ const fn paced_below(per_minute: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)

@@ -25,10 +25,15 @@ impl RateLimiter {
     /// # }
     /// ```
     pub async fn turn(&self, max_wait: Duration) -> Result<Turn, Throttled> {
-        match self.try_turn_now() {
-            Some(turn) => Ok(turn),
-            None => self.turn_slow(max_wait).await,
+        if let Some(turn) = self.try_turn_now() {
+            return Ok(turn);
         }
+        #[cfg(feature = "redis")]
+        let max_wait = match self.shared_turn(max_wait).await {
+            Ok(shared) => return shared,
+            Err(left) => left,
+        };
+        self.turn_slow(max_wait).await
     }
 
     async fn turn_slow(&self, max_wait: Duration) -> Result<Turn, Throttled> {
