@@ -71,18 +71,37 @@ pub struct RateLimiter {
 /// A turn given by a [`RateLimiter`]: pass it back with the attempt's outcome.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Turn {
-    /// When the turn was given, if a schedule was running.
-    sent: Option<Instant>,
-    /// Given by the shared store, at this instant of its clock if a schedule was running.
-    shared: Option<Option<u64>>,
+    sent: Sent,
+}
+
+/// When a turn was given, and by which store: a schedule's send time is what
+/// tells a throttle of the current episode from one of an earlier wave.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Sent {
+    /// No schedule was running.
+    #[default]
+    Unpaced,
+    /// This process's schedule, at this instant.
+    Local(Instant),
+    /// The shared store's, at this microsecond of its clock (`None`: no
+    /// schedule was running there).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    Shared(Option<u64>),
 }
 
 impl Turn {
     /// A turn given while no schedule was running.
     pub const UNPACED: Turn = Turn {
-        sent: None,
-        shared: None,
+        sent: Sent::Unpaced,
     };
+
+    /// When this process's schedule gave it.
+    fn local_sent(self) -> Option<Instant> {
+        match self.sent {
+            Sent::Local(at) => Some(at),
+            _ => None,
+        }
+    }
 }
 
 /// What a [`RateLimiter`] knows, at one moment.
@@ -243,7 +262,7 @@ impl RateLimiter {
     #[inline]
     pub fn succeeded(&self, turn: Turn) {
         #[cfg(feature = "redis")]
-        if let (Some(sent), Some(shared)) = (turn.shared, self.healthy_store()) {
+        if let (Sent::Shared(sent), Some(shared)) = (turn.sent, self.healthy_store()) {
             shared.send(shared::Update::Success {
                 sent: sent.map(time::Micros),
             });
@@ -271,7 +290,7 @@ impl RateLimiter {
         };
         let successes = self.successes.load(Ordering::Relaxed);
         #[cfg(feature = "redis")]
-        if let (Some(sent), Some(shared)) = (turn.shared, self.healthy_store()) {
+        if let (Sent::Shared(sent), Some(shared)) = (turn.sent, self.healthy_store()) {
             let sent = sent.map(time::Micros);
             shared.send(match outcome {
                 Outcome::Throttle(hint) => shared::Update::Throttle { sent, hint },
@@ -287,12 +306,7 @@ impl RateLimiter {
         let mut state = self.lock();
         // A shared turn's send time is on the store's clock: this process's
         // state learns its cool-downs, the store counts its episodes.
-        let sent = if turn.shared.is_some() {
-            None
-        } else {
-            turn.sent
-        };
-        state.record(now, sent, outcome, successes);
+        state.record(now, turn.local_sent(), outcome, successes);
         self.settle(&state, now);
     }
 
@@ -375,8 +389,7 @@ impl<'a> Waiter<'a> {
     fn served(mut self) -> Turn {
         self.ticket = None;
         Turn {
-            sent: Some(now()),
-            shared: None,
+            sent: Sent::Local(now()),
         }
     }
 }

@@ -12,7 +12,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::state::{Check, State, Ticket};
 use super::time::{Micros, Time};
-use super::{RateLimiter, Turn};
+use super::{RateLimiter, Sent, Turn};
 use crate::Throttled;
 
 /// The longest a Redis call may take before the limiter stops waiting for it and
@@ -367,8 +367,7 @@ impl RateLimiter {
 impl Turn {
     fn shared(sent: Option<Micros>) -> Turn {
         Turn {
-            sent: None,
-            shared: Some(sent.map(|s| s.0)),
+            sent: Sent::Shared(sent.map(|s| s.0)),
         }
     }
 }
