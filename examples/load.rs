@@ -89,6 +89,7 @@ async fn run(args: &Args) -> Result<usize, ApiError> {
             }
         }
     };
+    demo::share_limiter(Provider::OpenAi.limiter(), &backend).await?;
     let client = OpenAi::new(
         &backend.base_url,
         backend.api_key.clone(),

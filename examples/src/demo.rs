@@ -5,10 +5,10 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use ai_retry::RetryEvent;
+use ai_retry::{RateLimiter, RetryEvent};
 use retry_testkit::{Config, Fault, Hint, TestServer};
 
-use crate::ApiError;
+use crate::{ANTHROPIC_LIMITER, ApiError, OPENAI_LIMITER};
 
 /// The prompt when none is given on the command line.
 pub const DEFAULT_PROMPT: &str = "In one sentence, why should API clients retry with jitter?";
@@ -99,6 +99,14 @@ impl Provider {
         }
     }
 
+    /// The limiter every client of this provider takes turns from.
+    pub fn limiter(self) -> &'static RateLimiter {
+        match self {
+            Provider::OpenAi => &OPENAI_LIMITER,
+            Provider::Anthropic => &ANTHROPIC_LIMITER,
+        }
+    }
+
     /// The demo's fault script: a 429 with Retry-After, an overload, then the answer.
     pub fn demo_script(self) -> Vec<Fault> {
         let overload = match self {
@@ -132,6 +140,47 @@ pub fn real_api(provider: Provider) -> Option<Backend> {
 /// demo script, said on stderr. `in_thread` serves it from a thread of its own,
 /// for blocking clients.
 pub async fn backend(provider: Provider, in_thread: bool) -> Result<Backend, ApiError> {
+    let backend = local_or_real(provider, in_thread).await?;
+    match in_thread {
+        false => share_limiter(provider.limiter(), &backend).await?,
+        true if std::env::var_os("REDIS_URL").is_some() => eprintln!(
+            "REDIS_URL is set, but blocking calls take turns from this process's limiter only"
+        ),
+        true => {}
+    }
+    Ok(backend)
+}
+
+/// With `REDIS_URL` set, shares `limiter` with every process calling the same
+/// API with the same key, under a name made of the base URL and a hash of the
+/// key (never the key itself); says so on stderr.
+pub async fn share_limiter(limiter: &RateLimiter, backend: &Backend) -> Result<(), ApiError> {
+    let Ok(url) = std::env::var("REDIS_URL") else {
+        return Ok(());
+    };
+    let key = limiter_key(&backend.base_url, backend.api_key.as_deref());
+    limiter
+        .share_redis(&url, &key)
+        .await
+        .map_err(|e| ApiError::Setup(format!("REDIS_URL: {e}")))?;
+    eprintln!(
+        "sharing the rate limiter through REDIS_URL as `{key}` ({:?})",
+        limiter.snapshot().store
+    );
+    Ok(())
+}
+
+/// The Redis name of a key's limit: the API's base URL and the first 16 hex
+/// digits of the key's SHA-1, so processes with the same key meet and the key
+/// itself never leaves the process.
+pub fn limiter_key(base_url: &str, api_key: Option<&str>) -> String {
+    let digest = sha1_smol::Sha1::from(api_key.unwrap_or(""))
+        .digest()
+        .to_string();
+    format!("{}#{}", base_url.trim_end_matches('/'), &digest[..16])
+}
+
+async fn local_or_real(provider: Provider, in_thread: bool) -> Result<Backend, ApiError> {
     if let Some(real) = real_api(provider) {
         return Ok(real);
     }

@@ -1,4 +1,8 @@
-//! The blocking client, and the `openai_chat` program run as a user runs it.
+//! The blocking client, and the `openai_chat` program run as a user runs it,
+//! with and without `REDIS_URL`.
+
+#[path = "../../retry-runtime/tests/support/redis_server.rs"]
+mod redis_server;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -40,7 +44,8 @@ fn run_example(name: &str, envs: &[(&str, &str)]) -> std::process::Output {
     command
         .arg("hello from the test")
         .env_remove("OPENAI_API_KEY")
-        .env_remove("ANTHROPIC_API_KEY");
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("REDIS_URL");
     for (key, value) in envs {
         command.env(key, value);
     }
@@ -116,4 +121,43 @@ fn the_other_examples_answer_with_no_key() {
             "{name}: {stderr}"
         );
     }
+}
+
+#[test]
+fn with_redis_url_the_limiter_is_shared_under_a_name_without_the_key() {
+    let redis = redis_server::RedisServer::start();
+    let server = TestServer::start_in_thread(Config::script([Fault::Ok])).unwrap();
+    let output = run_example(
+        "openai_chat",
+        &[
+            ("REDIS_URL", &redis.url()),
+            ("OPENAI_API_KEY", "sk-fleet-secret"),
+            ("OPENAI_BASE_URL", &server.openai_base_url()),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("sharing the rate limiter through REDIS_URL")
+            && stderr.contains("(Shared)"),
+        "{stderr}"
+    );
+    let keys = redis.keys();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(keys[0].contains(&server.openai_base_url()), "{keys:?}");
+    assert!(!keys[0].contains("sk-fleet-secret") && !stderr.contains("sk-fleet-secret"));
+}
+
+#[test]
+fn with_redis_down_the_example_still_answers() {
+    let port = redis_server::RedisServer::unused_port();
+    let url = format!("redis://127.0.0.1:{port}/");
+    let output = run_example("openai_chat", &[("REDIS_URL", &url)]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("(Degraded)"), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        answer_for("hello from the test")
+    );
 }

@@ -1,0 +1,252 @@
+//! `cargo bench --bench fleet`: a fleet of separate OS processes — each one
+//! `load --calls 1`, the `openai_chat` client's policy — sharing one API key on
+//! `retry-testkit`'s realistic rate-limit mode (20 requests/s, burst 1), with
+//! each process's own limiter and with the limiter shared through a real
+//! `redis-server` (`REDIS_URL`); then Redis killed 2 s into a sustained storm;
+//! then the cost of a shared turn on loopback.
+//!
+//! Needs `redis-server` (Debian's package) and builds the `load` example first.
+
+#[path = "../retry-runtime/tests/support/redis_server.rs"]
+mod redis_server;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ai_retry::RateLimiter;
+use redis_server::RedisServer;
+use retry_testkit::{Config, RateLimit, TestServer};
+
+const RATE: f64 = 20.0;
+
+/// How the fleet's processes start.
+#[derive(Clone, Copy)]
+struct Fleet {
+    processes: usize,
+    /// Started per second; `None`: all at once.
+    arrival: Option<f64>,
+}
+
+struct Outcome {
+    ok: usize,
+    requests: usize,
+    refused: usize,
+    wall: Duration,
+    /// Each process's run, sorted.
+    runs: Vec<Duration>,
+}
+
+fn load_binary() -> std::path::PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--example",
+            "load",
+            "-p",
+            "ai-retry-examples",
+        ])
+        .status()
+        .expect("cargo");
+    assert!(status.success(), "building the load example failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("release/examples/load")
+}
+
+fn spawn(load: &std::path::Path, base_url: &str, redis: Option<&str>) -> Child {
+    let mut command = Command::new(load);
+    command
+        .args(["--calls", "1"])
+        .env("OPENAI_API_KEY", "sk-fleet-one-key")
+        .env("OPENAI_BASE_URL", base_url)
+        .env_remove("REDIS_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(redis) = redis {
+        command.env("REDIS_URL", redis);
+    }
+    command.spawn().expect("the load example")
+}
+
+/// Runs the fleet; `kill_redis_after` kills Redis that long into the run.
+fn run(
+    load: &std::path::Path,
+    fleet: Fleet,
+    mut redis: Option<&mut RedisServer>,
+    kill_redis_after: Option<Duration>,
+) -> Outcome {
+    let server = TestServer::start_in_thread(Config::rate_limited(RateLimit::new(RATE, 1)))
+        .expect("loopback server");
+    let url = redis.as_ref().map(|r| r.url());
+    let start = Instant::now();
+    let mut children = Vec::new();
+    let mut killed = false;
+    for i in 0..fleet.processes {
+        if let Some(per_second) = fleet.arrival {
+            let at = start + Duration::from_secs_f64(i as f64 / per_second);
+            std::thread::sleep(at.saturating_duration_since(Instant::now()));
+        }
+        if let (Some(after), Some(redis)) = (kill_redis_after, redis.as_deref_mut())
+            && !killed
+            && start.elapsed() >= after
+        {
+            redis.kill();
+            killed = true;
+        }
+        children.push((
+            Instant::now(),
+            spawn(load, &server.openai_base_url(), url.as_deref()),
+        ));
+    }
+    let mut outcome = Outcome {
+        ok: 0,
+        requests: 0,
+        refused: 0,
+        wall: Duration::ZERO,
+        runs: Vec::new(),
+    };
+    for (began, child) in children {
+        let output = child.wait_with_output().expect("the process ends");
+        outcome.runs.push(began.elapsed());
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let ok: usize = stdout
+            .lines()
+            .last()
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or(0);
+        outcome.ok += ok;
+    }
+    outcome.wall = start.elapsed();
+    outcome.runs.sort();
+    let requests = server.requests();
+    outcome.requests = requests.len();
+    outcome.refused = requests.iter().filter(|r| r.status == 429).count();
+    outcome
+}
+
+fn quantile(runs: &[Duration], q: f64) -> Duration {
+    runs[((runs.len() - 1) as f64 * q).round() as usize]
+}
+
+fn print(name: &str, store: &str, fleet: Fleet, o: &Outcome) {
+    let ideal = fleet.processes as f64 / RATE;
+    println!(
+        "| {name} | {store} | {}/{} | {:.2} | {} | {:.2} s | {:.2}x | {:.2} s | {:.2} s |",
+        o.ok,
+        fleet.processes,
+        o.requests as f64 / o.ok.max(1) as f64,
+        o.refused,
+        o.wall.as_secs_f64(),
+        o.wall.as_secs_f64() / ideal,
+        quantile(&o.runs, 0.5).as_secs_f64(),
+        quantile(&o.runs, 0.99).as_secs_f64(),
+    );
+}
+
+/// The success-path cost of a shared turn: an idle limiter on loopback Redis.
+async fn turn_cost(redis: &RedisServer) -> (Duration, Duration, f64) {
+    static SHARED: RateLimiter = RateLimiter::new();
+    SHARED
+        .share_redis(&redis.url(), "fleet:turn-cost")
+        .await
+        .expect("url");
+    let before = evalsha_calls(redis);
+    let mut times = Vec::new();
+    const CALLS: usize = 2000;
+    for _ in 0..CALLS {
+        let asked = Instant::now();
+        let turn = SHARED.turn(Duration::from_secs(1)).await.expect("a turn");
+        times.push(asked.elapsed());
+        SHARED.succeeded(turn);
+    }
+    // Let the background success reports land before counting commands.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let commands = (evalsha_calls(redis) - before) as f64 / CALLS as f64;
+    times.sort();
+    (quantile(&times, 0.5), quantile(&times, 0.99), commands)
+}
+
+/// Script calls Redis has run, from `INFO commandstats`.
+fn evalsha_calls(redis: &RedisServer) -> u64 {
+    let client = redis::Client::open(redis.url()).expect("url");
+    let mut conn = client.get_connection().expect("connection");
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut conn)
+        .expect("INFO");
+    info.lines()
+        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let load = load_binary();
+    let fleets = [
+        (
+            "100 processes at once",
+            Fleet {
+                processes: 100,
+                arrival: None,
+            },
+        ),
+        (
+            "200 processes arriving 30/s",
+            Fleet {
+                processes: 200,
+                arrival: Some(30.0),
+            },
+        ),
+    ];
+    println!(
+        "retry-testkit realistic rate-limit mode ({RATE} requests/s, burst 1), one API key, one `load --calls 1` process per caller, loopback"
+    );
+    println!(
+        "| fleet | limiter | ok | requests / success | 429s | completion | vs ideal N/R | p50 | p99 |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (name, fleet) in fleets {
+        let alone = run(&load, fleet, None, None);
+        print(name, "each process its own", fleet, &alone);
+        let mut redis = RedisServer::start();
+        let shared = run(&load, fleet, Some(&mut redis), None);
+        print(name, "shared through Redis", fleet, &shared);
+    }
+    let storm = Fleet {
+        processes: 200,
+        arrival: Some(30.0),
+    };
+    let mut redis = RedisServer::start();
+    let killed = run(&load, storm, Some(&mut redis), Some(Duration::from_secs(2)));
+    print(
+        "200 processes arriving 30/s",
+        "shared, Redis killed at 2 s",
+        storm,
+        &killed,
+    );
+
+    let redis = RedisServer::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (p50, p99, commands) = runtime.block_on(turn_cost(&redis));
+    println!(
+        "\nA shared turn on an idle limiter, loopback Redis: p50 {:.0} µs, p99 {:.0} µs; {commands:.2} Redis commands per call (the turn, and the success report sent in the background)",
+        p50.as_secs_f64() * 1e6,
+        p99.as_secs_f64() * 1e6,
+    );
+}
