@@ -66,7 +66,7 @@
 pub use retry_macro::retry;
 
 pub use retry_runtime::{
-    Classify, ErrorClass, LimiterSnapshot, RateLimiter, RetryBudget, RetryEvent, Throttled,
+    Classify, ErrorClass, LimiterSnapshot, RateLimiter, RetryBudget, RetryEvent, Store, Throttled,
     TimedOut, http,
 };
 

@@ -44,12 +44,15 @@ const BANKED_CALLS: u64 = 1000;
 /// ```
 #[derive(Debug)]
 pub struct RetryBudget {
-    earn_milli: u64,
+    pub(crate) earn_milli: u64,
     floor_per_sec: u32,
     /// Earned tokens, in thousandths.
-    balance: AtomicU64,
+    pub(crate) balance: AtomicU64,
     /// `(second << 32) | floor tokens used in that second`.
     floor: AtomicU64,
+    /// The fleet's pool in Redis, once `share_redis` was called.
+    #[cfg(feature = "redis")]
+    pub(crate) shared: std::sync::OnceLock<std::sync::Arc<crate::budget_shared::SharedBudget>>,
 }
 
 impl RetryBudget {
@@ -63,7 +66,23 @@ impl RetryBudget {
             floor_per_sec,
             balance: AtomicU64::new(0),
             floor: AtomicU64::new(0),
+            #[cfg(feature = "redis")]
+            shared: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The most the pool holds: what 1000 first calls earn, in thousandths.
+    pub(crate) fn cap_milli(&self) -> u64 {
+        self.earn_milli.saturating_mul(BANKED_CALLS)
+    }
+
+    /// Where the budget's pool lives: this process, or a fleet's Redis.
+    pub fn store(&self) -> crate::Store {
+        #[cfg(feature = "redis")]
+        if let Some(shared) = self.shared.get() {
+            return shared.store();
+        }
+        crate::Store::Local
     }
 
     /// Records a first call: earns `ratio` of a retry.
@@ -71,7 +90,11 @@ impl RetryBudget {
         if self.earn_milli == 0 {
             return;
         }
-        let cap = self.earn_milli.saturating_mul(BANKED_CALLS);
+        #[cfg(feature = "redis")]
+        if let Some(shared) = self.shared.get() {
+            shared.deposited();
+        }
+        let cap = self.cap_milli();
         let _ = self
             .balance
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| {
@@ -88,7 +111,26 @@ impl RetryBudget {
     /// [`try_withdraw`](RetryBudget::try_withdraw) at a given second of a
     /// monotonic clock, for deterministic tests.
     pub fn try_withdraw_at(&self, second: u32) -> bool {
-        self.take_floor(second) || self.take_earned()
+        let from_floor = self.take_floor(second);
+        let taken = from_floor || self.take_earned();
+        #[cfg(feature = "redis")]
+        if let (true, Some(shared)) = (taken, self.shared.get()) {
+            shared.withdrew(from_floor);
+        }
+        taken
+    }
+
+    /// The fleet's floor use this second, as Redis counts it: never less than
+    /// this process has used itself.
+    #[cfg(feature = "redis")]
+    pub(crate) fn merge_floor_used(&self, used: u64) {
+        let used = u32::try_from(used).unwrap_or(u32::MAX);
+        let _ = self
+            .floor
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+                let (window, mine) = (word >> 32, word as u32);
+                Some((window << 32) | u64::from(mine.max(used)))
+            });
     }
 
     /// Whole retries currently earned (not counting the floor).

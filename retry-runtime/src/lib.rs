@@ -24,7 +24,9 @@
 //!
 //! Features: `tokio` (default) for the async loop and `Classify` for tokio's
 //! `Elapsed`; `reqwest` for `Classify` on `reqwest::Error`; `anyhow` for `Classify`
-//! on `anyhow::Error`; `tracing` for one event per retry.
+//! on `anyhow::Error`; `tracing` for one event per retry; `redis` for
+//! `RateLimiter::share_redis` and `RetryBudget::share_redis`, the state shared
+//! by a fleet of processes.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -34,6 +36,8 @@ mod asynchronous;
 pub mod backoff;
 mod blocking;
 mod budget;
+#[cfg(feature = "redis")]
+mod budget_shared;
 mod class;
 mod duration;
 mod event;
@@ -42,6 +46,8 @@ pub mod http;
 mod limiter;
 mod paced;
 mod policy;
+#[cfg(feature = "redis")]
+mod redis_store;
 mod retry;
 mod throttled;
 mod timed_out;

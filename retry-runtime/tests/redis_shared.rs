@@ -167,3 +167,37 @@ async fn paused_longer_than_the_bound_costs_one_bound_then_nothing() {
     }
     assert!(asked.elapsed() < ms(50), "{:?}", asked.elapsed());
 }
+
+static FLEET_A: retry_runtime::RetryBudget = retry_runtime::RetryBudget::new(0.1, 0);
+static FLEET_B: retry_runtime::RetryBudget = retry_runtime::RetryBudget::new(0.1, 0);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_spend_one_retry_budget() {
+    let server = RedisServer::start();
+    FLEET_A.share_redis(&server.url(), "budget").await.unwrap();
+    FLEET_B.share_redis(&server.url(), "budget").await.unwrap();
+    assert_eq!(FLEET_A.store(), Store::Shared);
+    // A's 100 first calls earn the fleet 10 retries; B made no call of its own.
+    (0..100).for_each(|_| FLEET_A.deposit());
+    tokio::time::sleep(ms(350)).await;
+    let spent_by_b = (0..50).filter(|_| FLEET_B.try_withdraw_at(0)).count();
+    assert_eq!(spent_by_b, 10, "B spends what A's calls earned");
+    // Once the syncs have run, A sees the pool B emptied.
+    tokio::time::sleep(ms(350)).await;
+    let spent_by_a = (0..50).filter(|_| FLEET_A.try_withdraw_at(0)).count();
+    assert_eq!(spent_by_a, 0, "the fleet spent its 10 once");
+}
+
+static ALONE: retry_runtime::RetryBudget = retry_runtime::RetryBudget::new(0.5, 0);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_whose_redis_is_down_goes_on_alone() {
+    let url = format!("redis://127.0.0.1:{}/", RedisServer::unused_port());
+    let started = Instant::now();
+    ALONE.share_redis(&url, "down").await.unwrap();
+    assert!(started.elapsed() < BOUND_AND_SLACK);
+    assert_eq!(ALONE.store(), Store::Degraded);
+    (0..10).for_each(|_| ALONE.deposit());
+    let spent = (0..50).filter(|_| ALONE.try_withdraw_at(0)).count();
+    assert_eq!(spent, 5, "its own calls still earn its retries");
+}

@@ -8,19 +8,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 
 use super::state::{Check, State, Ticket};
 use super::time::{Micros, Time};
 use super::{RateLimiter, Sent, Turn};
 use crate::Throttled;
+use crate::redis_store::{self, BOUND, PROBE_EVERY};
 
-/// The longest a Redis call may take before the limiter stops waiting for it and
-/// uses its in-process state: far above a loopback or LAN round trip, far below
-/// any retry delay.
-pub(crate) const BOUND: Duration = Duration::from_millis(100);
-/// How often a degraded store checks whether Redis is back.
-const PROBE_EVERY: Duration = Duration::from_millis(250);
 /// How long a read of the schedule serves every waiter of this process.
 const READ_FRESH: Duration = Duration::from_millis(50);
 
@@ -103,13 +98,7 @@ impl Shared {
     /// A store for `key` at `url`; the connection is made lazily and remade
     /// after failures, so a Redis that is down now is not an error.
     pub(crate) fn new(url: &str, key: &str) -> redis::RedisResult<Arc<Shared>> {
-        let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(BOUND))
-            .set_response_timeout(Some(BOUND))
-            .set_number_of_retries(1)
-            .set_max_delay(PROBE_EVERY);
-        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
+        let conn = redis_store::connection(url)?;
         Ok(Arc::new(Shared {
             conn,
             key: format!("ai-retry:limiter:{key}"),
