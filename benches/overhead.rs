@@ -56,6 +56,12 @@ async fn limited_async(x: u64) -> io::Result<u64> {
     Ok(black_box(x).wrapping_mul(3))
 }
 
+#[inline(never)]
+#[retry(max = 3, backoff = "exp_jitter", on = RateLimit | Timeout | Overloaded, deadline = "30s")]
+async fn deadlined_async(x: u64) -> io::Result<u64> {
+    Ok(black_box(x).wrapping_mul(3))
+}
+
 /// `io::Error: From<Throttled>` ships with the runtime; this names it so the
 /// bench says why `io::Result` works with `limiter`.
 const _: fn(Throttled) -> io::Error = io::Error::from;
@@ -86,6 +92,9 @@ fn benches(c: &mut Criterion) {
     });
     asynchronous.bench_function("ai-retry + idle limiter", |b| {
         b.iter(|| poll_once(limited_async(black_box(7))))
+    });
+    asynchronous.bench_function("ai-retry + deadline", |b| {
+        b.iter(|| poll_once(deadlined_async(black_box(7))))
     });
     asynchronous.bench_function("backon", |b| {
         b.iter(|| {
@@ -118,6 +127,12 @@ fn benches(c: &mut Criterion) {
 }
 
 fn main() {
+    // A deadline arms a timer around each attempt, which needs tokio's time driver.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let _context = runtime.enter();
     let mut criterion = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
@@ -142,6 +157,7 @@ fn report() {
                 "bare",
                 "ai-retry",
                 "ai-retry + idle limiter",
+                "ai-retry + deadline",
                 "backon",
                 "tokio-retry2",
                 "tokio-retry",

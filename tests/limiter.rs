@@ -15,6 +15,8 @@ enum ApiError {
     Refused(Option<Duration>),
     /// No turn from the limiter in time: no request was sent.
     Throttled(Duration),
+    /// Cut off by the deadline.
+    TimedOut,
 }
 
 impl Classify for ApiError {
@@ -24,8 +26,14 @@ impl Classify for ApiError {
     fn retry_after(&self) -> Option<Duration> {
         match self {
             ApiError::Refused(hint) => *hint,
-            ApiError::Throttled(_) => None,
+            ApiError::Throttled(_) | ApiError::TimedOut => None,
         }
+    }
+}
+
+impl From<ai_retry::TimedOut> for ApiError {
+    fn from(_: ai_retry::TimedOut) -> ApiError {
+        ApiError::TimedOut
     }
 }
 

@@ -128,12 +128,20 @@ pub fn real_api(provider: Provider) -> Option<Backend> {
         .ok()
         .filter(|k| !k.trim().is_empty())?;
     Some(Backend {
-        base_url: std::env::var(url_var).unwrap_or_else(|_| default_url.to_string()),
+        base_url: or_default(std::env::var(url_var).ok(), default_url),
         api_key: Some(api_key),
         model: std::env::var(model_var).unwrap_or_else(|_| default_model.to_string()),
         timeout: REAL_TIMEOUT,
         server: None,
     })
+}
+
+/// A variable's value, or `default` when it is unset or empty: an empty
+/// `OPENAI_BASE_URL` means the default, as an unset one does.
+pub fn or_default(value: Option<String>, default: &str) -> String {
+    value
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| default.to_string())
 }
 
 /// The real API when its key is set; else `retry-testkit` on 127.0.0.1 with the
@@ -221,5 +229,22 @@ pub fn finish(result: Result<String, ApiError>) -> ExitCode {
             eprintln!("error: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_is_unset() {
+        let default = "https://api.openai.com/v1";
+        assert_eq!(or_default(None, default), default);
+        assert_eq!(or_default(Some(String::new()), default), default);
+        assert_eq!(or_default(Some("  ".into()), default), default);
+        assert_eq!(
+            or_default(Some("http://127.0.0.1:1/v1".into()), default),
+            "http://127.0.0.1:1/v1"
+        );
     }
 }

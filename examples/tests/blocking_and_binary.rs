@@ -161,3 +161,14 @@ fn with_redis_down_the_example_still_answers() {
         answer_for("hello from the test")
     );
 }
+
+#[test]
+fn an_empty_key_and_base_url_mean_unset() {
+    let output = run_example(
+        "openai_chat",
+        &[("OPENAI_API_KEY", ""), ("OPENAI_BASE_URL", "")],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("no OPENAI_API_KEY set"), "{stderr}");
+}

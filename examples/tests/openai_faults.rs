@@ -240,3 +240,32 @@ async fn rate_limit_mode_hints_are_honest_and_honoured() {
     }
     assert_none_early(&requests);
 }
+
+/// The examples' policy with a one-second deadline, so the test is short.
+#[ai_retry::retry(max = 4, initial = "10ms", deadline = "1s")]
+async fn within_a_second(
+    client: &ai_retry_examples::openai::OpenAi,
+    call: &ai_retry_examples::Call,
+) -> Result<String, ApiError> {
+    client.attempt("hurry", call).await
+}
+
+#[tokio::test]
+async fn a_server_that_hangs_never_holds_a_call_past_its_deadline() {
+    // The client's own request timeout (20 s) is far longer than the deadline.
+    let (server, client) = openai(
+        [Fault::Status(500), Fault::Hang(Duration::from_secs(30))],
+        Duration::from_secs(20),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let result = within_a_second(&client, &ai_retry_examples::Call::new()).await;
+    let took = started.elapsed();
+    assert!(matches!(result, Err(ApiError::TimedOut)), "{result:?}");
+    assert!(took >= Duration::from_millis(990), "{took:?}");
+    assert!(
+        took < Duration::from_millis(1300),
+        "held past the deadline: {took:?}"
+    );
+    assert_eq!(server.requests().len(), 2);
+}

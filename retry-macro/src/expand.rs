@@ -55,24 +55,34 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
     );
     let limiter = Limiter::new(&plan, &private, &retry, &attempts, &from_result);
     let run_async = |body: TokenStream| {
-        let await_attempt = match plan.timeout {
+        // The attempt in flight is cut by `timeout` and by the deadline, the
+        // earlier of the two; with neither, no timer is armed.
+        let cut_key = plan.timeout.map(|(_, span)| span).or(plan.deadline_key);
+        let await_attempt = match cut_key {
             None => quote! {
                 let #result = #typed(async #body).await;
                 let #forced = ::core::option::Option::None;
             },
-            Some((timeout, span)) => {
-                // A missing `From<TimedOut>` is reported at the `timeout` key: the
-                // call is spanned there, its argument keeps the body's spans.
+            Some(span) => {
+                // A missing `From<TimedOut>` is reported at the key that cuts (the
+                // `timeout` key, else `deadline`): the call is spanned there, its
+                // argument keeps the body's spans.
                 let attempt = format_ident!("__ai_attempt", span = Span::mixed_site());
                 let (timed, convert) = (
                     format_ident!("__ai_timed", span = Span::mixed_site()),
                     format_ident!("__ai_convert", span = Span::mixed_site()),
                 );
                 let with_timeout = respan(&quote!(#private::with_timeout), span);
-                let timeout = respan(&duration(timeout, &private), span);
+                let policy = policy(&plan, &private);
+                // The binding keeps its mixed-site hygiene, located at the key.
+                let attempts_at =
+                    syn::Ident::new(&attempts.to_string(), attempts.span().located_at(span));
+                let cut_off = respan(&quote!(#private::Attempts::cut_off), span);
+                let policy = respan(&policy, span);
+                let cut = quote_spanned!(span=> #cut_off(&#attempts_at, &#policy));
                 let mut call_args = proc_macro2::Group::new(
                     proc_macro2::Delimiter::Parenthesis,
-                    quote!(#timeout, #attempt),
+                    quote!(#cut, #attempt),
                 );
                 call_args.set_span(span);
                 quote! {

@@ -19,6 +19,9 @@ pub(crate) struct Plan {
     pub initial: Option<Duration>,
     pub max_delay: Option<Duration>,
     pub deadline: Option<Duration>,
+    /// The `deadline` key: where a missing `From<TimedOut>` is reported when
+    /// the deadline, not `timeout`, is what cuts an async attempt.
+    pub deadline_key: Option<Span>,
     pub timeout: Option<(Duration, Span)>,
     pub retry_on: RetryOn,
     pub on_retry: Option<Path>,
@@ -124,6 +127,7 @@ pub(crate) fn validate(args: RetryArgs, func: &RetryFn) -> Result<Plan, Vec<syn:
         backoff: args.backoff.map_or(Backoff::ExpJitter, |b| b.value),
         initial: args.initial.map(|d| d.value),
         max_delay: args.max_delay.map(|d| d.value),
+        deadline_key: args.deadline.as_ref().map(|d| d.key),
         deadline: args.deadline.map(|d| d.value),
         timeout: args.timeout.map(|d| (d.value, d.key)),
         retry_on,

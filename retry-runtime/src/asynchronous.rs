@@ -9,7 +9,8 @@ impl<E> Retry<E> {
     /// Awaits `attempt()` until it succeeds, fails with an error not to retry, or
     /// the policy says stop; then returns its last result, the error unchanged.
     /// Sleeps with `tokio::time::sleep`; dropping the future stops the loop.
-    /// The policy's `timeout` is ignored here: see [`run_async_timeout`](Retry::run_async_timeout).
+    /// The policy's `timeout` is ignored here, and its `deadline` bounds sleeps but
+    /// not the attempt in flight: see [`run_async_timeout`](Retry::run_async_timeout).
     ///
     /// ```
     /// use retry_runtime::{Policy, Retry};
@@ -42,8 +43,10 @@ impl<E> Retry<E> {
     }
 
     /// [`run_async`](Retry::run_async), with each attempt cut off after the
-    /// policy's `timeout`: a cut-off attempt fails with `E::from(TimedOut)` and
-    /// counts as [`ErrorClass::Timeout`], whatever `E`'s own classification says.
+    /// policy's `timeout` and when its `deadline` passes, whichever comes first:
+    /// a cut-off attempt fails with `E::from(TimedOut)` and counts as
+    /// [`ErrorClass::Timeout`], whatever `E`'s own classification says. So a
+    /// deadline holds even against an attempt that hangs.
     ///
     /// ```
     /// use retry_runtime::{Policy, Retry};
@@ -64,12 +67,13 @@ impl<E> Retry<E> {
         Fut: Future<Output = Result<T, E>>,
         E: From<TimedOut>,
     {
-        let Some(timeout) = self.policy.timeout else {
+        if self.policy.timeout.is_none() && self.policy.deadline.is_none() {
             return self.run_async(attempt).await;
-        };
+        }
         let mut attempts = self.begin(Clock::Tokio);
         loop {
-            let (timed, convert) = with_timeout(timeout, attempt());
+            let cut = attempts.cut_off(&self.policy);
+            let (timed, convert) = with_timeout(cut, attempt());
             let (result, forced) = settle_timeout(timed.await, convert);
             match self.step(&mut attempts, result, forced) {
                 Step::Return(result) => return result,

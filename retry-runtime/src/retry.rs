@@ -203,7 +203,7 @@ impl<E> Retry<E> {
         };
         let elapsed = attempts.elapsed();
         if let Some(deadline) = self.policy.deadline
-            && elapsed.saturating_add(delay) > deadline
+            && elapsed.saturating_add(delay) >= deadline
         {
             return None;
         }
@@ -314,6 +314,24 @@ impl Attempts {
     /// The attempt under way, 1-based.
     pub fn number(&self) -> u32 {
         self.number
+    }
+
+    /// How long the attempt about to start may run: the policy's `timeout`, and
+    /// no later than its `deadline` (`Duration::MAX` with neither).
+    ///
+    /// ```
+    /// use retry_runtime::{Attempts, Clock, Policy};
+    /// use std::time::Duration;
+    ///
+    /// let policy = Policy::new().timeout(Duration::from_secs(10)).deadline(Duration::from_secs(3));
+    /// let attempts = Attempts::begin(&policy, None, false, Clock::Std);
+    /// assert!(attempts.cut_off(&policy) <= Duration::from_secs(3));
+    /// ```
+    pub fn cut_off(&self, policy: &Policy) -> Duration {
+        let left = policy.deadline.map_or(Duration::MAX, |deadline| {
+            deadline.saturating_sub(self.elapsed())
+        });
+        policy.timeout.map_or(left, |timeout| timeout.min(left))
     }
 
     pub(crate) fn elapsed(&self) -> Duration {
