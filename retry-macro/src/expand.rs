@@ -77,7 +77,7 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
                 // The binding keeps its mixed-site hygiene, located at the key.
                 let attempts_at =
                     syn::Ident::new(&attempts.to_string(), attempts.span().located_at(span));
-                let cut_off = respan(&quote!(#private::Attempts::cut_off), span);
+                let cut_off = respan(&quote!(#private::Attempts::cut_at), span);
                 let policy = respan(&policy, span);
                 let cut = quote_spanned!(span=> #cut_off(&#attempts_at, &#policy));
                 let mut call_args = proc_macro2::Group::new(
@@ -86,7 +86,7 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
                 );
                 call_args.set_span(span);
                 quote! {
-                    let #attempt = #typed(async #body);
+                    let #attempt = ::core::pin::pin!(#typed(async #body));
                     let (#timed, #convert) = #with_timeout #call_args;
                     let (#result, #forced) = #private::settle_timeout(#timed.await, #convert);
                 }

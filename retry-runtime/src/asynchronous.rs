@@ -1,7 +1,8 @@
 //! The async loop: `tokio::time` sleeps and clock, so paused-clock tests run instantly.
 
 use std::future::Future;
-use std::time::Duration;
+use std::pin::Pin;
+use std::task::Poll;
 
 use crate::{Clock, ErrorClass, Retry, Step, TimedOut};
 
@@ -72,8 +73,9 @@ impl<E> Retry<E> {
         }
         let mut attempts = self.begin(Clock::Tokio);
         loop {
-            let cut = attempts.cut_off(&self.policy);
-            let (timed, convert) = with_timeout(cut, attempt());
+            let cut = attempts.cut_at(&self.policy);
+            let attempt = std::pin::pin!(attempt());
+            let (timed, convert) = with_timeout(cut, attempt);
             let (result, forced) = settle_timeout(timed.await, convert);
             match self.step(&mut attempts, result, forced) {
                 Step::Return(result) => return result,
@@ -83,31 +85,67 @@ impl<E> Retry<E> {
     }
 }
 
-/// `attempt` cut off after `timeout`: tokio's `Timeout` future, to be awaited
-/// and passed to [`settle_timeout`] with the conversion returned beside it.
+/// `attempt` cut off at `cut` (never, with `None`): a [`CutOff`] future, to
+/// be awaited and passed to [`settle_timeout`] with the conversion returned
+/// beside it.
 ///
-/// A plain function rather than an `async fn`, which would hold `attempt` twice;
-/// `E: From<TimedOut>` is required here alone, so a missing impl is reported once,
-/// where the timeout is set.
-pub fn with_timeout<T, E, F>(
-    timeout: Duration,
-    attempt: F,
-) -> (tokio::time::Timeout<F>, fn(TimedOut) -> E)
+/// A plain function returning a named future: `E: From<TimedOut>` is required
+/// here alone, so a missing impl is reported once, where the cut-off is set.
+/// The attempt is pinned where the caller holds it (`core::pin::pin!`), so it
+/// is stored once.
+pub fn with_timeout<'a, T, E, F>(
+    cut: Option<std::time::Instant>,
+    attempt: Pin<&'a mut F>,
+) -> (CutOff<'a, F>, fn(TimedOut) -> E)
 where
     F: Future<Output = Result<T, E>>,
     E: From<TimedOut>,
 {
-    (tokio::time::timeout(timeout, attempt), E::from)
+    let cut_off = CutOff {
+        attempt,
+        cut,
+        timer: None,
+    };
+    (cut_off, E::from)
+}
+
+/// An attempt that ends at `cut`: `Some(output)`, or `None` when cut. The timer
+/// is armed only if the attempt does not finish at its first poll, so a call
+/// that succeeds at once arms none.
+#[derive(Debug)]
+pub struct CutOff<'a, F> {
+    attempt: Pin<&'a mut F>,
+    cut: Option<std::time::Instant>,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<F: Future> Future for CutOff<'_, F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        // Every field is `Unpin`: the attempt is pinned where the caller holds it.
+        let this = self.get_mut();
+        if let Poll::Ready(output) = this.attempt.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        let Some(cut) = this.cut else {
+            return Poll::Pending;
+        };
+        let timer = this
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(cut.into())));
+        timer.as_mut().poll(cx).map(|()| None)
+    }
 }
 
 /// The outcome of a [`with_timeout`] attempt: a cut-off attempt becomes
 /// `convert(TimedOut)`, with the class to force on [`Retry::step`].
 pub fn settle_timeout<T, E>(
-    outcome: Result<Result<T, E>, tokio::time::error::Elapsed>,
+    outcome: Option<Result<T, E>>,
     convert: fn(TimedOut) -> E,
 ) -> (Result<T, E>, Option<ErrorClass>) {
     match outcome {
-        Ok(result) => (result, None),
-        Err(_elapsed) => (Err(convert(TimedOut)), Some(ErrorClass::Timeout)),
+        Some(result) => (result, None),
+        None => (Err(convert(TimedOut)), Some(ErrorClass::Timeout)),
     }
 }

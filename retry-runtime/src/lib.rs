@@ -53,7 +53,7 @@ mod throttled;
 mod timed_out;
 
 #[cfg(feature = "tokio")]
-pub use asynchronous::{settle_timeout, with_timeout};
+pub use asynchronous::{CutOff, settle_timeout, with_timeout};
 pub use budget::RetryBudget;
 pub use class::{ClassSet, Classify, ErrorClass};
 pub use duration::{DURATION_UNITS, parse_duration};

@@ -316,22 +316,31 @@ impl Attempts {
         self.number
     }
 
-    /// How long the attempt about to start may run: the policy's `timeout`, and
-    /// no later than its `deadline` (`Duration::MAX` with neither).
+    /// When the attempt about to start must be cut: at the policy's `deadline`,
+    /// and no later than `timeout` from now (`None` with neither). With a
+    /// deadline alone this reads no clock: the call's start is known.
     ///
     /// ```
     /// use retry_runtime::{Attempts, Clock, Policy};
-    /// use std::time::Duration;
+    /// use std::time::{Duration, Instant};
     ///
     /// let policy = Policy::new().timeout(Duration::from_secs(10)).deadline(Duration::from_secs(3));
     /// let attempts = Attempts::begin(&policy, None, false, Clock::Std);
-    /// assert!(attempts.cut_off(&policy) <= Duration::from_secs(3));
+    /// let cut = attempts.cut_at(&policy).unwrap();
+    /// assert!(cut <= Instant::now() + Duration::from_secs(3));
     /// ```
-    pub fn cut_off(&self, policy: &Policy) -> Duration {
-        let left = policy.deadline.map_or(Duration::MAX, |deadline| {
-            deadline.saturating_sub(self.elapsed())
-        });
-        policy.timeout.map_or(left, |timeout| timeout.min(left))
+    pub fn cut_at(&self, policy: &Policy) -> Option<Instant> {
+        let by_deadline = policy
+            .deadline
+            .zip(self.start)
+            .and_then(|(deadline, start)| start.checked_add(deadline));
+        let by_timeout = policy
+            .timeout
+            .and_then(|timeout| self.clock.now().checked_add(timeout));
+        match (by_deadline, by_timeout) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     pub(crate) fn elapsed(&self) -> Duration {
