@@ -371,3 +371,40 @@ fn anyhow_errors_are_classified_by_their_chain() {
         "a reset connection inside anyhow is retried"
     );
 }
+
+#[retry(max = 3, max_delay = "1000000000h")]
+async fn hinted_near_max(calls: &AtomicU32) -> Result<(), ApiError> {
+    calls.fetch_add(1, Ordering::SeqCst);
+    Err(ApiError {
+        class: ErrorClass::RateLimit,
+        hint: Some(Duration::MAX - Duration::from_nanos(1)),
+    })
+}
+
+#[test]
+fn a_hint_near_the_largest_duration_never_overflows() {
+    use ai_retry::runtime::{Policy, Retry};
+    // The policy's cap at `Duration::MAX`: hint + spread must saturate, not panic.
+    let retry =
+        Retry::<ApiError>::classified(Policy::new().max_delay(Duration::MAX).max_attempts(2));
+    let mut attempts = retry.begin(ai_retry::runtime::Clock::Std);
+    let error = ApiError {
+        class: ErrorClass::RateLimit,
+        hint: Some(Duration::MAX - Duration::from_nanos(1)),
+    };
+    match retry.step::<()>(&mut attempts, Err(error), None) {
+        ai_retry::runtime::Step::Sleep(delay) => {
+            assert!(delay >= Duration::MAX - Duration::from_nanos(1))
+        }
+        ai_retry::runtime::Step::Return(result) => panic!("expected a sleep, got {result:?}"),
+    }
+    // Through the attribute, a hint past `max_delay` still ends the call at once.
+    let calls = AtomicU32::new(0);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    assert!(runtime.block_on(hinted_near_max(&calls)).is_err());
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}

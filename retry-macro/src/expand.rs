@@ -102,20 +102,33 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
                 #(#clones)*
                 #turn
                 #await_attempt
-                // Bound first: a temporary in a `match` scrutinee would live
-                // across the sleep's await, and the future would hold it.
-                let #step = #step_call;
-                match #step {
+                // Only the delay outlives the `let`: no `Step<T, E>` is held
+                // across the sleep's await, so the future is `Send` whenever the
+                // body's is, whatever `T` and `E` are.
+                let #delay = match #step_call {
                     #private::Step::Return(#done) => return #from_result(#done),
-                    #private::Step::Sleep(#delay) => #private::sleep(#delay).await,
-                }
+                    #private::Step::Sleep(#delay) => #delay,
+                };
+                #private::sleep(#delay).await;
+            }
+        }
+    };
+    // The attempt's block learns its output type before its tail, so the tail
+    // coerces to it (`Ok(Box::new(x))` into `Result<Box<dyn Trait>, E>`), as in
+    // a plain `async fn` (async-trait's device).
+    let coerce = {
+        let ret_value = format_ident!("__ai_ret", span = Span::mixed_site());
+        quote! {
+            if let ::core::option::Option::Some(#ret_value) = ::core::option::Option::None::<#ret> {
+                #[allow(unreachable_code)]
+                return #ret_value;
             }
         }
     };
     let body = match &plan.shape {
         Shape::Async { .. } => {
             let body = func.body.stream();
-            run_async(quote!({ #body }))
+            run_async(quote!({ #coerce #body }))
         }
         Shape::AsyncTrait {
             box_pin,
@@ -123,7 +136,7 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
             body,
             ..
         } => {
-            let inner = run_async(quote!({ #(#body)* }));
+            let inner = run_async(quote!({ #coerce #(#body)* }));
             let mut call = (**box_pin).clone();
             if let syn::Expr::Call(call) = &mut call {
                 call.args

@@ -36,10 +36,13 @@ impl<E> Retry<E> {
     {
         let mut attempts = self.begin(Clock::Tokio);
         loop {
-            match self.step(&mut attempts, attempt().await, None) {
+            // Only the delay lives across the sleep: the future is `Send`
+            // whenever the attempt's is, whatever `T` and `E` are.
+            let delay = match self.step(&mut attempts, attempt().await, None) {
                 Step::Return(result) => return result,
-                Step::Sleep(delay) => tokio::time::sleep(delay).await,
-            }
+                Step::Sleep(delay) => delay,
+            };
+            tokio::time::sleep(delay).await;
         }
     }
 
@@ -77,10 +80,11 @@ impl<E> Retry<E> {
             let attempt = std::pin::pin!(attempt());
             let (timed, convert) = with_timeout(cut, attempt);
             let (result, forced) = settle_timeout(timed.await, convert);
-            match self.step(&mut attempts, result, forced) {
+            let delay = match self.step(&mut attempts, result, forced) {
                 Step::Return(result) => return result,
-                Step::Sleep(delay) => tokio::time::sleep(delay).await,
-            }
+                Step::Sleep(delay) => delay,
+            };
+            tokio::time::sleep(delay).await;
         }
     }
 }

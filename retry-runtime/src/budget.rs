@@ -23,7 +23,11 @@ const BANKED_CALLS: u64 = 1000;
 /// - every retry **costs** one whole token; when there is none, the loop stops and
 ///   returns the error it has;
 /// - besides the earned tokens, the first `floor_per_sec` retries within each
-///   wall-clock second are free, so a process with little traffic can still retry;
+///   second are free, so a process with little traffic can still retry; the
+///   seconds are counted from the first retry decision in the process (a
+///   monotonic clock), not aligned to the wall clock;
+/// - tokens are counted in thousandths, so a `ratio` below 0.001 earns nothing:
+///   such a budget allows only its floor;
 /// - earned tokens are banked up to what 1000 first calls earn (`ratio × 1000`
 ///   retries), so a long quiet spell cannot fund an unbounded storm later.
 ///

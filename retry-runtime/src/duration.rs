@@ -71,7 +71,8 @@ pub(crate) fn parse_decimal(text: &str) -> Option<f64> {
     if whole.is_empty() && fraction.is_empty() || !digits(whole) || !digits(fraction) {
         return None;
     }
-    text.parse::<f64>().ok().filter(|v| v.is_finite())
+    // Infinite when the digits overflow a float: still a number, saturated by the caller.
+    text.parse::<f64>().ok().filter(|v| !v.is_nan())
 }
 
 #[cfg(test)]

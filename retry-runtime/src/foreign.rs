@@ -18,6 +18,14 @@ impl crate::Classify for tokio::time::error::Elapsed {
 /// that broke off mid-flight is `Connection`, even when reqwest reports it as a
 /// decode error (a stream cut off inside a chunk); other decode, builder and
 /// redirect errors are `Permanent`.
+///
+/// A `reqwest::Error` carries no headers and no body: one made by
+/// `error_for_status()` cannot tell a quota 429 (`insufficient_quota`, never worth
+/// retrying) from a rate-limit 429, and has no `Retry-After` to honour. For API
+/// calls, read the response before turning it into an error — its status,
+/// headers and body through [`http::classify`](crate::http::classify) and
+/// [`http::server_hint`](crate::http::server_hint) — as the README's examples do;
+/// keep `reqwest::Error` for transport failures.
 #[cfg(feature = "reqwest")]
 impl Classify for reqwest::Error {
     fn class(&self) -> ErrorClass {

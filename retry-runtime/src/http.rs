@@ -160,14 +160,25 @@ pub fn request_limit_per_minute(headers: &HeaderMap) -> Option<u64> {
 
 fn retry_after_ms(headers: &HeaderMap) -> Option<Duration> {
     let ms = parse_decimal(header(headers, "retry-after-ms")?)?;
-    Duration::try_from_secs_f64(ms / 1000.0).ok()
+    saturating_secs(ms / 1000.0)
 }
 
 fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = header(headers, "retry-after")?;
     match parse_decimal(value) {
-        Some(secs) => Duration::try_from_secs_f64(secs).ok(),
+        Some(secs) => saturating_secs(secs),
         None => until(httpdate::parse_http_date(value).ok()?, now),
+    }
+}
+
+/// Seconds as a `Duration`, saturating: a wait too long for a `Duration` is
+/// still a wait (`Duration::MAX`, past any `max_delay`), never "no hint" that a
+/// shorter header or the backoff would replace. `NaN` and negatives are garbage.
+fn saturating_secs(secs: f64) -> Option<Duration> {
+    match Duration::try_from_secs_f64(secs) {
+        Ok(duration) => Some(duration),
+        Err(_) if secs > 0.0 => Some(Duration::MAX),
+        Err(_) => None,
     }
 }
 

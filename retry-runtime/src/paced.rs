@@ -215,10 +215,11 @@ impl<E> Retry<E> {
                 paced.wait(limiter, &self.policy, &attempts).await?;
             }
             let result = attempt().await;
-            match self.step_paced(&mut attempts, result, None, limiter, &mut paced) {
+            let delay = match self.step_paced(&mut attempts, result, None, limiter, &mut paced) {
                 Step::Return(result) => return result,
-                Step::Sleep(delay) => tokio::time::sleep(delay).await,
-            }
+                Step::Sleep(delay) => delay,
+            };
+            tokio::time::sleep(delay).await;
         }
     }
 }

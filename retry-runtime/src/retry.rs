@@ -196,9 +196,9 @@ impl<E> Retry<E> {
             // Never retry before the server allows, never sleep past max_delay.
             Some(hint) if hint > self.policy.max_delay => return None,
             // Spread clients told the same time, but never below the hint.
-            Some(hint) => {
-                (hint + backoff::scale(computed, fastrand::f64())).min(self.policy.max_delay)
-            }
+            Some(hint) => hint
+                .saturating_add(backoff::scale(computed, fastrand::f64()))
+                .min(self.policy.max_delay),
             None => computed,
         };
         let elapsed = attempts.elapsed();

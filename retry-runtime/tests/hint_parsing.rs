@@ -98,3 +98,27 @@ proptest! {
         prop_assert!(hint.abs_diff(expected) < Duration::from_micros(1));
     }
 }
+
+#[test]
+fn a_wait_too_long_for_a_duration_saturates_and_is_not_lost() {
+    let huge = "99999999999999999999";
+    let forms = [
+        headers(&[("retry-after", huge)]),
+        headers(&[("retry-after-ms", huge)]),
+        headers(&[("retry-after", &"9".repeat(400))]),
+        // A shorter, lower-priority hint must not win over it.
+        headers(&[
+            ("retry-after", huge),
+            ("x-ratelimit-remaining-requests", "0"),
+            ("x-ratelimit-reset-requests", "1s"),
+        ]),
+    ];
+    for form in forms {
+        // Saturated, or at least longer than any max_delay: never lost.
+        let hint = server_hint_at(&form, now());
+        assert!(
+            hint.is_some_and(|h| h >= Duration::from_secs(1 << 40)),
+            "{form:?}: {hint:?}"
+        );
+    }
+}

@@ -351,13 +351,19 @@ fn garbage_negative_and_past_values_are_ignored() {
 
 #[test]
 fn huge_values_are_kept_so_the_loop_can_refuse_them() {
-    // A hint that fits a Duration is the server's word: the loop compares it with
-    // max_delay and stops rather than retry early. Values past Duration's range
-    // cannot be represented and are ignored.
+    // A hint is the server's word: the loop compares it with max_delay and stops
+    // rather than retry early. Values past Duration's range saturate: read as
+    // "no hint", a shorter header or the backoff would retry far too soon.
     assert_eq!(
         hint(&[("retry-after", "99999999999")]),
         Some(Duration::from_secs(99_999_999_999))
     );
-    assert_eq!(hint(&[("retry-after", &"9".repeat(400))]), None);
-    assert_eq!(hint(&[("retry-after-ms", &"9".repeat(400))]), None);
+    assert_eq!(
+        hint(&[("retry-after", &"9".repeat(400))]),
+        Some(Duration::MAX)
+    );
+    assert_eq!(
+        hint(&[("retry-after-ms", &"9".repeat(400))]),
+        Some(Duration::MAX)
+    );
 }
