@@ -66,8 +66,8 @@
 pub use retry_macro::retry;
 
 pub use retry_runtime::{
-    Classify, ErrorClass, LimiterSnapshot, RateLimiter, RetryBudget, RetryEvent, Store, Throttled,
-    TimedOut, http,
+    Classify, ErrorClass, GiveUp, LimiterSnapshot, RateLimiter, RetryBudget, RetryEvent, Store,
+    Throttled, TimedOut, http,
 };
 
 /// The runtime the attribute expands to, for retry loops written by hand:

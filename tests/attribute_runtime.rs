@@ -408,3 +408,61 @@ fn a_hint_near_the_largest_duration_never_overflows() {
     assert!(runtime.block_on(hinted_near_max(&calls)).is_err());
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
+
+static GAVE_UP: Mutex<Vec<(&'static str, u32, ai_retry::GiveUp)>> = Mutex::new(Vec::new());
+
+fn gave_up(event: &RetryEvent<'_, ApiError>) {
+    let reason = event.give_up.expect("on_give_up sees a reason");
+    GAVE_UP
+        .lock()
+        .unwrap()
+        .push((event.function, event.attempt, reason));
+}
+
+static SPENT: RetryBudget = RetryBudget::new(0.0, 0);
+
+#[retry(max = 2, initial = "1ms", on = Server, on_give_up = gave_up, clone(error))]
+async fn stops_for(error: ApiError) -> Result<(), ApiError> {
+    Err(error)
+}
+
+#[retry(max = 3, initial = "1ms", deadline = "1500ms", backoff = "constant", on_give_up = gave_up)]
+async fn stops_at_deadline() -> Result<(), ApiError> {
+    Err(ApiError {
+        class: ErrorClass::Server,
+        hint: Some(Duration::from_secs(1)),
+    })
+}
+
+#[retry(max = 3, initial = "1ms", budget = SPENT, on_give_up = gave_up)]
+async fn stops_for_budget() -> Result<(), ApiError> {
+    Err(ApiError::of(ErrorClass::Server))
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_give_up_says_why() {
+    use ai_retry::GiveUp;
+    let hinted = ApiError {
+        class: ErrorClass::Server,
+        hint: Some(Duration::from_secs(3600)),
+    };
+    assert!(
+        stops_for(ApiError::of(ErrorClass::Permanent))
+            .await
+            .is_err()
+    );
+    assert!(stops_for(ApiError::of(ErrorClass::Server)).await.is_err());
+    assert!(stops_for(hinted).await.is_err());
+    assert!(stops_at_deadline().await.is_err());
+    assert!(stops_for_budget().await.is_err());
+    assert_eq!(
+        *GAVE_UP.lock().unwrap(),
+        [
+            ("stops_for", 1, GiveUp::NotRetryable),
+            ("stops_for", 2, GiveUp::MaxAttempts),
+            ("stops_for", 1, GiveUp::HintBeyondMaxDelay),
+            ("stops_at_deadline", 2, GiveUp::Deadline),
+            ("stops_for_budget", 1, GiveUp::Budget),
+        ]
+    );
+}

@@ -6,7 +6,10 @@ use std::time::Duration;
 use ai_retry::{RateLimiter, retry};
 use serde_json::{Value, json};
 
-use crate::{ANTHROPIC_LIMITER, ApiError, Call, Endpoint, demo::log_retry};
+use crate::{
+    ANTHROPIC_LIMITER, ApiError, Call, Endpoint,
+    demo::{log_give_up, log_retry},
+};
 
 /// The API version this client speaks.
 const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -49,7 +52,7 @@ impl Anthropic {
     }
 
     /// One attempt per run of the body.
-    #[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "30s", deadline = "3m", on_retry = log_retry, limiter = self.endpoint.limiter)]
+    #[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "30s", deadline = "3m", on_retry = log_retry, on_give_up = log_give_up, limiter = self.endpoint.limiter)]
     pub async fn chat_attempts(&self, prompt: &str, call: &Call) -> Result<String, ApiError> {
         let mut request = self
             .endpoint

@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use ai_retry::{RateLimiter, retry};
 
+use crate::demo::{log_give_up, log_retry};
 use crate::openai::{parse_answer, request_body};
-use crate::{ApiError, Call, OPENAI_LIMITER, demo::log_retry, http_client_blocking};
+use crate::{ApiError, Call, OPENAI_LIMITER, http_client_blocking};
 
 /// A blocking chat client for `{base_url}/chat/completions`.
 #[derive(Debug, Clone)]
@@ -51,7 +52,7 @@ impl BlockingOpenAi {
     }
 
     /// One attempt per run of the body.
-    #[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "30s", deadline = "3m", on_retry = log_retry, limiter = self.limiter)]
+    #[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "30s", deadline = "3m", on_retry = log_retry, on_give_up = log_give_up, limiter = self.limiter)]
     pub fn chat_attempts(&self, prompt: &str, call: &Call) -> Result<String, ApiError> {
         let mut request = self
             .http

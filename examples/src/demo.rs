@@ -48,6 +48,21 @@ pub fn log_retry(event: &RetryEvent<'_, ApiError>) {
     );
 }
 
+/// One line on stderr when the call stops retrying: after which attempt, and why.
+pub fn log_give_up(event: &RetryEvent<'_, ApiError>) {
+    let Some(reason) = event.give_up else {
+        return;
+    };
+    let why = match (reason, event.server_hint) {
+        (ai_retry::GiveUp::HintBeyondMaxDelay, Some(hint)) => format!(
+            "the server asks for {:.0}s, above max_delay",
+            hint.as_secs_f64()
+        ),
+        _ => reason.to_string(),
+    };
+    eprintln!("giving up after attempt {}: {why}", event.attempt);
+}
+
 /// Where the example sends its requests.
 pub struct Backend {
     /// The API's base URL.

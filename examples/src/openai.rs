@@ -6,7 +6,10 @@ use ai_retry::{RateLimiter, retry};
 use serde_json::{Value, json};
 
 use crate::sse::{Dialect, TokenStream};
-use crate::{ApiError, Call, Endpoint, OPENAI_LIMITER, demo::log_retry};
+use crate::{
+    ApiError, Call, Endpoint, OPENAI_LIMITER,
+    demo::{log_give_up, log_retry},
+};
 
 /// A chat client for `{base_url}/chat/completions`.
 #[derive(Debug, Clone)]
@@ -52,7 +55,7 @@ impl OpenAi {
     }
 
     /// One attempt per run of the body; `call` carries what the attempts share.
-    #[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "30s", deadline = "3m", on_retry = log_retry, limiter = self.endpoint.limiter)]
+    #[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "30s", deadline = "3m", on_retry = log_retry, on_give_up = log_give_up, limiter = self.endpoint.limiter)]
     pub async fn chat_attempts(&self, prompt: &str, call: &Call) -> Result<String, ApiError> {
         self.attempt(prompt, call).await
     }
@@ -90,7 +93,7 @@ impl OpenAi {
     }
 
     /// Sends the request and waits for the first token: the retried part of a stream.
-    #[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "30s", deadline = "3m", on_retry = log_retry, limiter = self.endpoint.limiter)]
+    #[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "30s", deadline = "3m", on_retry = log_retry, on_give_up = log_give_up, limiter = self.endpoint.limiter)]
     pub async fn open_stream(
         &self,
         prompt: &str,

@@ -172,3 +172,26 @@ fn an_empty_key_and_base_url_mean_unset() {
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("no OPENAI_API_KEY set"), "{stderr}");
 }
+
+#[test]
+fn giving_up_says_why() {
+    // 429 asking for 60 s, above the example's max_delay of 30 s.
+    let server = TestServer::start_in_thread(Config::script([Fault::RateLimit(
+        Hint::RetryAfterSecs(60.0),
+    )]))
+    .unwrap();
+    let output = run_example(
+        "openai_chat",
+        &[
+            ("OPENAI_API_KEY", "sk-test"),
+            ("OPENAI_BASE_URL", &server.openai_base_url()),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("giving up after attempt 1: the server asks for 60s, above max_delay"),
+        "{stderr}"
+    );
+    assert_eq!(server.requests().len(), 1);
+}

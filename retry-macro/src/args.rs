@@ -22,6 +22,7 @@ pub(crate) const KEYS: &[&str] = &[
     "on",
     "when",
     "on_retry",
+    "on_give_up",
     "budget",
     "limiter",
     "clone",
@@ -56,6 +57,7 @@ pub(crate) struct RetryArgs {
     pub on: Option<Keyed<On>>,
     pub when: Option<Keyed<Path>>,
     pub on_retry: Option<Keyed<Path>>,
+    pub on_give_up: Option<Keyed<Path>>,
     pub budget: Option<Keyed<Path>>,
     pub limiter: Option<Keyed<syn::Expr>>,
     pub clone: Option<Keyed<Vec<Ident>>>,
@@ -178,6 +180,7 @@ fn parse_one(
             let slot = match name.as_str() {
                 "when" => &mut args.when,
                 "on_retry" => &mut args.on_retry,
+                "on_give_up" => &mut args.on_give_up,
                 "budget" => &mut args.budget,
                 _ => &mut args.krate,
             };
@@ -221,6 +224,7 @@ fn example(key: &str) -> &'static str {
         "on" => "on = RateLimit | Timeout",
         "when" => "when = is_retryable",
         "on_retry" => "on_retry = log_retry",
+        "on_give_up" => "on_give_up = log_give_up",
         "budget" => "budget = LLM_BUDGET",
         "limiter" => "limiter = OPENAI",
         "clone" => "clone(request)",

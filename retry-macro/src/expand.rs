@@ -280,7 +280,7 @@ fn begin(plan: &Plan, private: &TokenStream, now: TokenStream) -> TokenStream {
         Some(path) => quote!(::core::option::Option::Some(&#path)),
         None => quote!(::core::option::Option::None),
     };
-    let observed = plan.on_retry.is_some();
+    let observed = plan.on_retry.is_some() || plan.on_give_up.is_some();
     quote!(#private::Attempts::begin(&#policy, #budget, #observed, #now))
 }
 
@@ -306,9 +306,13 @@ fn setup(plan: &Plan, private: &TokenStream, name: &syn::Ident) -> TokenStream {
         }
     };
     let on_retry = plan.on_retry.iter().map(|path| quote!(.on_retry(#path)));
+    let on_give_up = plan
+        .on_give_up
+        .iter()
+        .map(|path| quote!(.on_give_up(#path)));
     let budget = plan.budget.iter().map(|path| quote!(.budget(&#path)));
     let name = name.to_string();
-    quote!((#constructor.named(#name) #(#on_retry)* #(#budget)*))
+    quote!((#constructor.named(#name) #(#on_retry)* #(#on_give_up)* #(#budget)*))
 }
 
 /// The policy as a `const` block: evaluated at compile time, whatever the body.

@@ -25,6 +25,7 @@ pub(crate) struct Plan {
     pub timeout: Option<(Duration, Span)>,
     pub retry_on: RetryOn,
     pub on_retry: Option<Path>,
+    pub on_give_up: Option<Path>,
     pub budget: Option<Path>,
     /// The limiter expression, and the `limiter` key's span for a missing `From<Throttled>`.
     pub limiter: Option<(Expr, Span)>,
@@ -132,6 +133,7 @@ pub(crate) fn validate(args: RetryArgs, func: &RetryFn) -> Result<Plan, Vec<syn:
         timeout: args.timeout.map(|d| (d.value, d.key)),
         retry_on,
         on_retry: args.on_retry.map(|p| p.value),
+        on_give_up: args.on_give_up.map(|p| p.value),
         budget: args.budget.map(|p| p.value),
         limiter: args.limiter.map(|l| (l.value, l.key)),
         clones,

@@ -35,8 +35,60 @@ pub struct RetryEvent<'a, E> {
     pub server_hint: Option<Duration>,
     /// The time since the first call began.
     pub elapsed: Duration,
+    /// `Some(reason)` when the loop stops here and returns this error (the event
+    /// `on_give_up` sees; `delay` is then zero); `None` before a retry.
+    pub give_up: Option<GiveUp>,
     /// With a `limiter`: how long a caller arriving now would wait for its turn
     /// (the shared cool-down and the queue), which the next attempt waits too,
     /// after its own `delay` where the two overlap. `None` without a limiter.
     pub limiter_wait: Option<Duration>,
+}
+
+/// Why a call stopped retrying and returned its error, as `on_give_up` and the
+/// `tracing` event say.
+///
+/// ```
+/// use retry_runtime::GiveUp;
+/// assert_eq!(GiveUp::HintBeyondMaxDelay.to_string(), "the server asks for a wait above max_delay");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum GiveUp {
+    /// The error is not one to retry (its class is not in `on`, or `when` said no).
+    NotRetryable,
+    /// That was the last of `max` attempts.
+    MaxAttempts,
+    /// The server asked for a wait longer than `max_delay`: retrying sooner would
+    /// break its word, waiting would break the caller's.
+    HintBeyondMaxDelay,
+    /// The next attempt could not start before the `deadline`.
+    Deadline,
+    /// The shared retry budget is spent.
+    Budget,
+}
+
+impl GiveUp {
+    /// A short, stable name: `not_retryable`, `max_attempts`, `hint_beyond_max_delay`,
+    /// `deadline`, `budget`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            GiveUp::NotRetryable => "not_retryable",
+            GiveUp::MaxAttempts => "max_attempts",
+            GiveUp::HintBeyondMaxDelay => "hint_beyond_max_delay",
+            GiveUp::Deadline => "deadline",
+            GiveUp::Budget => "budget",
+        }
+    }
+}
+
+impl std::fmt::Display for GiveUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            GiveUp::NotRetryable => "not an error to retry",
+            GiveUp::MaxAttempts => "no attempts left",
+            GiveUp::HintBeyondMaxDelay => "the server asks for a wait above max_delay",
+            GiveUp::Deadline => "the next attempt could not start before the deadline",
+            GiveUp::Budget => "the retry budget is spent",
+        })
+    }
 }

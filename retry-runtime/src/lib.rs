@@ -57,7 +57,7 @@ pub use asynchronous::{CutOff, settle_timeout, with_timeout};
 pub use budget::RetryBudget;
 pub use class::{ClassSet, Classify, ErrorClass};
 pub use duration::{DURATION_UNITS, parse_duration};
-pub use event::RetryEvent;
+pub use event::{GiveUp, RetryEvent};
 pub use limiter::{LimiterSnapshot, RateLimiter, Store, Turn};
 pub use paced::Paced;
 pub use policy::{Backoff, Policy};

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::{ClassSet, Classify, ErrorClass, Policy, RetryBudget, RetryEvent, backoff};
+use crate::{ClassSet, Classify, ErrorClass, GiveUp, Policy, RetryBudget, RetryEvent, backoff};
 
 /// A retry loop's configuration: the [`Policy`] plus which errors to retry, where
 /// to find the server's hint, what to call before each sleep, and a shared budget.
@@ -36,6 +36,7 @@ pub struct Retry<E> {
     pub(crate) when: Option<fn(&E) -> bool>,
     pub(crate) server_hint: Option<fn(&E) -> Option<Duration>>,
     pub(crate) on_retry: Option<fn(&RetryEvent<'_, E>)>,
+    pub(crate) on_give_up: Option<fn(&RetryEvent<'_, E>)>,
     pub(crate) budget: Option<&'static RetryBudget>,
 }
 
@@ -56,6 +57,7 @@ impl<E> std::fmt::Debug for Retry<E> {
             .field("classified", &self.class_of.is_some())
             .field("when", &self.when.is_some())
             .field("on_retry", &self.on_retry.is_some())
+            .field("on_give_up", &self.on_give_up.is_some())
             .field("budget", &self.budget)
             .finish()
     }
@@ -73,6 +75,7 @@ impl<E> Retry<E> {
             when: None,
             server_hint: None,
             on_retry: None,
+            on_give_up: None,
             budget: None,
         }
     }
@@ -114,6 +117,13 @@ impl<E> Retry<E> {
         self
     }
 
+    /// Calls `on_give_up` once when the loop stops retrying and returns an error,
+    /// with the reason in [`RetryEvent::give_up`].
+    pub const fn on_give_up(mut self, on_give_up: fn(&RetryEvent<'_, E>)) -> Retry<E> {
+        self.on_give_up = Some(on_give_up);
+        self
+    }
+
     /// Draws every retry from a shared [`RetryBudget`].
     pub const fn budget(mut self, budget: &'static RetryBudget) -> Retry<E> {
         self.budget = Some(budget);
@@ -140,7 +150,8 @@ impl<E> Retry<E> {
     /// function rather than a closure.
     #[inline]
     pub fn begin(&self, clock: Clock) -> Attempts {
-        Attempts::begin(&self.policy, self.budget, self.on_retry.is_some(), clock)
+        let observed = self.on_retry.is_some() || self.on_give_up.is_some();
+        Attempts::begin(&self.policy, self.budget, observed, clock)
     }
 
     /// Decides what follows an attempt's `result`: return it (success, an error
@@ -176,25 +187,25 @@ impl<E> Retry<E> {
         limiter_wait: Option<Duration>,
     ) -> Option<Duration> {
         let attempt = attempts.number;
-        if attempt >= self.policy.max_attempts {
-            return None;
-        }
         let class = self.class(error, forced);
+        let hint = self.server_hint.and_then(|hint| hint(error));
+        let stop = |reason| self.give_up(attempts, error, class, hint, reason);
         let retryable = match (self.when, class) {
             (Some(when), _) => when(error),
             (None, Some(class)) => self.classes.contains(class),
             (None, None) => true,
         };
         if !retryable {
-            return None;
+            return stop(GiveUp::NotRetryable);
+        }
+        if attempt >= self.policy.max_attempts {
+            return stop(GiveUp::MaxAttempts);
         }
         let previous = Duration::from_nanos(attempts.previous_ns);
         let computed = backoff::delay(&self.policy, attempt, previous, fastrand::f64());
-        attempts.previous_ns = u64::try_from(computed.as_nanos()).unwrap_or(u64::MAX);
-        let hint = self.server_hint.and_then(|hint| hint(error));
         let delay = match hint {
             // Never retry before the server allows, never sleep past max_delay.
-            Some(hint) if hint > self.policy.max_delay => return None,
+            Some(hint) if hint > self.policy.max_delay => return stop(GiveUp::HintBeyondMaxDelay),
             // Spread clients told the same time, but never below the hint.
             Some(hint) => hint
                 .saturating_add(backoff::scale(computed, fastrand::f64()))
@@ -205,13 +216,14 @@ impl<E> Retry<E> {
         if let Some(deadline) = self.policy.deadline
             && elapsed.saturating_add(delay) >= deadline
         {
-            return None;
+            return stop(GiveUp::Deadline);
         }
         if let Some(budget) = self.budget
             && !budget.try_withdraw()
         {
-            return None;
+            return stop(GiveUp::Budget);
         }
+        attempts.previous_ns = u64::try_from(computed.as_nanos()).unwrap_or(u64::MAX);
         let event = RetryEvent {
             function: self.function,
             attempt,
@@ -220,6 +232,7 @@ impl<E> Retry<E> {
             delay,
             server_hint: hint,
             elapsed,
+            give_up: None,
             limiter_wait,
         };
         if let Some(on_retry) = self.on_retry {
@@ -241,6 +254,43 @@ impl<E> Retry<E> {
 }
 
 impl<E> Retry<E> {
+    /// The loop stops with `error`: tell `on_give_up` and `tracing` why.
+    #[cold]
+    fn give_up(
+        &self,
+        attempts: &Attempts,
+        error: &E,
+        class: Option<ErrorClass>,
+        hint: Option<Duration>,
+        reason: GiveUp,
+    ) -> Option<Duration> {
+        let event = RetryEvent {
+            function: self.function,
+            attempt: attempts.number,
+            error,
+            class,
+            delay: Duration::ZERO,
+            server_hint: hint,
+            elapsed: attempts.elapsed(),
+            give_up: Some(reason),
+            limiter_wait: None,
+        };
+        if let Some(on_give_up) = self.on_give_up {
+            on_give_up(&event);
+        }
+        #[cfg(feature = "tracing")]
+        tracing::info!(
+            function = event.function,
+            attempt = event.attempt,
+            class = event.class.map(ErrorClass::name),
+            reason = reason.name(),
+            server_hint_ms = event.server_hint.map(|h| h.as_millis() as u64),
+            elapsed_ms = event.elapsed.as_millis() as u64,
+            "giving up: {reason}"
+        );
+        None
+    }
+
     /// The error's class: `forced` if given, else by `Classify` when the loop
     /// classifies (`None` under `on = any` and `when`).
     pub(crate) fn class(&self, error: &E, forced: Option<ErrorClass>) -> Option<ErrorClass> {

@@ -55,7 +55,7 @@ impl Classify for KeyInError {
 }
 
 #[test]
-fn one_event_per_retry_and_no_error_text() {
+fn one_event_per_retry_one_for_giving_up_and_no_error_text() {
     let captured = Arc::new(Mutex::new(String::new()));
     let policy = Policy::new().max_attempts(3).backoff(Backoff::None);
     tracing::subscriber::with_default(Capture(captured.clone()), || {
@@ -65,7 +65,17 @@ fn one_event_per_retry_and_no_error_text() {
         assert!(result.is_err());
     });
     let text = captured.lock().unwrap().clone();
-    assert_eq!(text.lines().count(), 2, "{text}");
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.contains("retrying after a failed attempt"))
+            .count(),
+        2,
+        "{text}"
+    );
+    let give_up: Vec<&str> = text.lines().filter(|l| l.contains("giving up")).collect();
+    assert_eq!(give_up.len(), 1, "{text}");
+    assert!(give_up[0].contains("reason=\"max_attempts\""), "{text}");
+    assert_eq!(text.lines().count(), 3, "{text}");
     assert!(
         text.contains("function=\"chat\"") && text.contains("class=\"Server\""),
         "{text}"

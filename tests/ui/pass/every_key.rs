@@ -30,6 +30,7 @@ struct Request(String);
     timeout = "1.5s",
     on = RateLimit | Timeout | Overloaded | Server | Connection,
     on_retry = log,
+    on_give_up = log,
     budget = BUDGET,
     limiter = LIMITER,
     clone(request),
