@@ -7,6 +7,46 @@ pub use retry_runtime::{
     Attempts, Backoff, ClassSet, Clock, ErrorClass, Paced, Policy, RateLimiter, Retry, Step,
 };
 
+/// Whether the error type can report a server hint, decided at compile time
+/// (autoref specialisation): under `when = …` and `on = any` the hint is still
+/// honoured when `E: Classify`; a generic `E` follows its bounds.
+pub mod hint {
+    use core::marker::PhantomData;
+    use core::time::Duration;
+
+    /// The probe: `(&HintOf::<E>::NEW).hint_fn()`.
+    pub struct HintOf<E>(PhantomData<fn(&E)>);
+
+    impl<E> HintOf<E> {
+        /// The probe's one value.
+        pub const NEW: HintOf<E> = HintOf(PhantomData);
+    }
+
+    /// Chosen first, when `E: Classify`.
+    pub trait ViaClassify<E> {
+        /// `Classify::retry_after`.
+        fn hint_fn(&self) -> Option<fn(&E) -> Option<Duration>>;
+    }
+
+    impl<E: retry_runtime::Classify> ViaClassify<E> for HintOf<E> {
+        #[inline(always)]
+        fn hint_fn(&self) -> Option<fn(&E) -> Option<Duration>> {
+            Some(<E as retry_runtime::Classify>::retry_after)
+        }
+    }
+
+    /// The fallback, one autoref further: no hint.
+    pub trait ViaNothing<E> {
+        /// None.
+        #[inline(always)]
+        fn hint_fn(&self) -> Option<fn(&E) -> Option<Duration>> {
+            None
+        }
+    }
+
+    impl<E> ViaNothing<E> for &HintOf<E> {}
+}
+
 /// The function's return type, checked where the user wrote it.
 #[diagnostic::on_unimplemented(
     message = "#[retry] needs a function that returns a `Result`, but this one returns `{Self}`",

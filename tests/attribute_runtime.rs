@@ -466,3 +466,55 @@ async fn every_give_up_says_why() {
         ]
     );
 }
+
+fn always(_: &ApiError) -> bool {
+    true
+}
+
+#[retry(max = 2, backoff = "none", when = always)]
+async fn hinted_under_when(calls: &AtomicU32) -> Result<(), ApiError> {
+    calls.fetch_add(1, Ordering::SeqCst);
+    Err(ApiError {
+        class: ErrorClass::RateLimit,
+        hint: Some(Duration::from_secs(3)),
+    })
+}
+
+#[retry(max = 2, backoff = "none", on = any)]
+async fn hinted_under_any(calls: &AtomicU32) -> Result<(), ApiError> {
+    calls.fetch_add(1, Ordering::SeqCst);
+    Err(ApiError {
+        class: ErrorClass::RateLimit,
+        hint: Some(Duration::from_secs(3)),
+    })
+}
+
+#[retry(max = 2, backoff = "none", on = any)]
+async fn unclassified(calls: &AtomicU32) -> Result<(), String> {
+    calls.fetch_add(1, Ordering::SeqCst);
+    Err("no Classify here".into())
+}
+
+#[tokio::test(start_paused = true)]
+async fn hints_are_honoured_under_when_and_any() {
+    for under_any in [false, true] {
+        let calls = AtomicU32::new(0);
+        let start = Instant::now();
+        let result = match under_any {
+            false => hinted_under_when(&calls).await,
+            true => hinted_under_any(&calls).await,
+        };
+        assert!(result.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        // Never before the server's 3 s (the spread of `none` backoff is zero).
+        assert_eq!(start.elapsed(), Duration::from_secs(3));
+    }
+    // An error type without `Classify` still works: no hint to read.
+    let calls = AtomicU32::new(0);
+    let start = Instant::now();
+    assert!(unclassified(&calls).await.is_err());
+    assert_eq!(
+        (calls.load(Ordering::SeqCst), start.elapsed()),
+        (2, Duration::ZERO)
+    );
+}

@@ -287,9 +287,20 @@ fn begin(plan: &Plan, private: &TokenStream, now: TokenStream) -> TokenStream {
 /// `Retry::…(POLICY).on(…).named(…)…`: constants only, so rebuilding it costs nothing.
 fn setup(plan: &Plan, private: &TokenStream, name: &syn::Ident) -> TokenStream {
     let policy = policy(plan, private);
+    // Whichever errors are retried, a server's hint is honoured whenever the
+    // error type can report one.
+    let hint = {
+        let ret = plan.shape.ret();
+        quote!({
+            use #private::hint::{ViaClassify as _, ViaNothing as _};
+            (&#private::hint::HintOf::<<#ret as #private::AttemptResult>::Err>::NEW).hint_fn()
+        })
+    };
     let constructor = match &plan.retry_on {
-        RetryOn::Any => quote!(#private::Retry::new(#policy)),
-        RetryOn::When(path) => quote!(#private::Retry::new(#policy).when(#path)),
+        RetryOn::Any => quote!(#private::Retry::new(#policy).server_hint_if(#hint)),
+        RetryOn::When(path) => {
+            quote!(#private::Retry::new(#policy).when(#path).server_hint_if(#hint))
+        }
         RetryOn::Classes(classes, span) => {
             // A missing `Classify` impl is reported at `on = …`, or at the return type.
             let classified = respan(&quote!(#private::Retry::classified(#policy)), *span);

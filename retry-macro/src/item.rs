@@ -33,7 +33,15 @@ impl Parse for RetryFn {
                 "#[retry] needs the function's body: put it on the method in the `impl`, not on the trait's declaration",
             ));
         }
-        let body: Group = input.parse()?;
+        let body = match input.parse::<proc_macro2::TokenTree>()? {
+            proc_macro2::TokenTree::Group(group) => unwrap_invisible(group),
+            other => {
+                return Err(syn::Error::new(
+                    other.span(),
+                    "expected the function's body in braces",
+                ));
+            }
+        };
         if body.delimiter() != Delimiter::Brace {
             return Err(syn::Error::new(
                 body.span(),
@@ -47,6 +55,19 @@ impl Parse for RetryFn {
             sig,
             body,
         })
+    }
+}
+
+/// A body passed through `macro_rules!` as `$body:block` arrives wrapped in an
+/// invisible group: the braces inside are the body.
+fn unwrap_invisible(group: Group) -> Group {
+    if group.delimiter() != Delimiter::None {
+        return group;
+    }
+    let mut trees = group.stream().into_iter();
+    match (trees.next(), trees.next()) {
+        (Some(proc_macro2::TokenTree::Group(inner)), None) => unwrap_invisible(inner),
+        _ => group,
     }
 }
 

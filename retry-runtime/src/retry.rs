@@ -111,6 +111,13 @@ impl<E> Retry<E> {
         self
     }
 
+    /// Reads the server's hint with `hint`, if there is one to read: how
+    /// `#[retry]` keeps hints under `when` and `on = any` for a `Classify` error.
+    pub const fn server_hint_if(mut self, hint: Option<fn(&E) -> Option<Duration>>) -> Retry<E> {
+        self.server_hint = hint;
+        self
+    }
+
     /// Calls `on_retry` before each sleep.
     pub const fn on_retry(mut self, on_retry: fn(&RetryEvent<'_, E>)) -> Retry<E> {
         self.on_retry = Some(on_retry);
