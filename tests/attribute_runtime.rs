@@ -518,3 +518,20 @@ async fn hints_are_honoured_under_when_and_any() {
         (2, Duration::ZERO)
     );
 }
+
+static NAMES: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+
+fn record_name(event: &RetryEvent<'_, ApiError>) {
+    NAMES.lock().unwrap().push(event.function);
+}
+
+#[retry(max = 2, initial = "1ms", on_retry = record_name)]
+async fn r#match() -> Result<(), ApiError> {
+    Err(ApiError::of(ErrorClass::Server))
+}
+
+#[tokio::test(start_paused = true)]
+async fn raw_identifiers_are_named_without_their_prefix() {
+    assert!(r#match().await.is_err());
+    assert_eq!(*NAMES.lock().unwrap(), ["match"]);
+}

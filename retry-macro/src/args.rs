@@ -112,6 +112,14 @@ fn parse_one(
         return set_once(&mut args.clone, &key, idents, span, errors);
     }
     if !KEYS.contains(&name.as_str()) {
+        if ErrorClass::from_name(&name).is_some() {
+            return Err(syn::Error::new(
+                key.span(),
+                format!(
+                    "`{name}` is an error class, not a key: join classes with `|`, as in `on = RateLimit | {name}`"
+                ),
+            ));
+        }
         return Err(syn::Error::new(
             key.span(),
             format!(
@@ -241,6 +249,16 @@ fn parse_max(input: ParseStream) -> syn::Result<(u32, Span)> {
             "`max` takes an integer literal: the attempts in total, as in `max = 3`",
         )
     };
+    if let syn::Expr::Unary(syn::ExprUnary {
+        op: syn::UnOp::Neg(_),
+        ..
+    }) = &expr
+    {
+        return Err(syn::Error::new(
+            span,
+            "`max` counts attempts, the first included: a whole number from 1, as in `max = 3`",
+        ));
+    }
     let syn::Expr::Lit(syn::ExprLit {
         lit: syn::Lit::Int(lit),
         ..
@@ -248,7 +266,16 @@ fn parse_max(input: ParseStream) -> syn::Result<(u32, Span)> {
     else {
         return Err(not_integer());
     };
-    let value = lit_u32(lit).ok_or_else(not_integer)?;
+    let value = lit_u32(lit).ok_or_else(|| match lit.base10_parse::<u128>() {
+        Ok(_) => syn::Error::new(
+            span,
+            format!(
+                "`max` is at most {}: the attempts in total, as in `max = 3`",
+                u32::MAX
+            ),
+        ),
+        Err(_) => not_integer(),
+    })?;
     if value == 0 {
         return Err(syn::Error::new(
             span,
@@ -309,6 +336,30 @@ fn parse_on(input: ParseStream) -> syn::Result<(On, Span)> {
     let mut classes = Vec::new();
     let mut span: Option<Span> = None;
     loop {
+        // `ErrorClass::RateLimit` means `RateLimit`: the last segment names the class.
+        if input.peek2(Token![::]) {
+            let path = input.call(Path::parse_mod_style)?;
+            if let Some(last) = path.segments.last() {
+                let ident = last.ident.clone();
+                let text = ident.to_string();
+                span = Some(span.map_or(path.span(), |s| s.join(path.span()).unwrap_or(s)));
+                let class = ErrorClass::from_name(&text).ok_or_else(|| {
+                    syn::Error::new(
+                        ident.span(),
+                        format!(
+                            "unknown error class `{text}`; expected one of {}",
+                            list(&names)
+                        ),
+                    )
+                })?;
+                classes.push((class, ident.span()));
+                if !input.peek(Token![|]) {
+                    break;
+                }
+                input.parse::<Token![|]>()?;
+                continue;
+            }
+        }
         let ident = Ident::parse_any(input).map_err(|e| {
             syn::Error::new(
                 e.span(),

@@ -322,7 +322,8 @@ fn setup(plan: &Plan, private: &TokenStream, name: &syn::Ident) -> TokenStream {
         .iter()
         .map(|path| quote!(.on_give_up(#path)));
     let budget = plan.budget.iter().map(|path| quote!(.budget(&#path)));
-    let name = name.to_string();
+    // `r#match` is `match` to a reader of events and logs.
+    let name = syn::ext::IdentExt::unraw(name).to_string();
     quote!((#constructor.named(#name) #(#on_retry)* #(#on_give_up)* #(#budget)*))
 }
 

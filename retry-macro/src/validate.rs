@@ -110,6 +110,12 @@ pub(crate) fn validate(args: RetryArgs, func: &RetryFn) -> Result<Plan, Vec<syn:
     let Some(shape) = shape.filter(|_| errors.is_empty()) else {
         return Err(errors);
     };
+    if let Some(impl_token) = impl_trait_in(shape.ret()) {
+        return Err(vec![syn::Error::new(
+            impl_token,
+            "#[retry] needs a return type it can name: `impl Trait` cannot appear in it, because the loop names the type of every attempt; return a concrete type or a boxed trait object, as in `io::Result<Box<dyn Iterator<Item = u32> + Send>>`",
+        )]);
+    }
     let ret_span = shape.ret().span();
     let retry_on = match (args.on, args.when) {
         (_, Some(when)) => RetryOn::When(when.value),
@@ -307,4 +313,16 @@ fn check_clone(func: &RetryFn, wanted: &Ident) -> syn::Result<CloneArg> {
             did_you_mean(&wanted.to_string(), &names)
         ),
     ))
+}
+
+/// The span of the first `impl` in a type, if any.
+fn impl_trait_in(ty: &Type) -> Option<Span> {
+    fn scan(tokens: proc_macro2::TokenStream) -> Option<Span> {
+        tokens.into_iter().find_map(|tree| match tree {
+            proc_macro2::TokenTree::Ident(ident) if ident == "impl" => Some(ident.span()),
+            proc_macro2::TokenTree::Group(group) => scan(group.stream()),
+            _ => None,
+        })
+    }
+    scan(quote::ToTokens::to_token_stream(ty))
 }

@@ -1,0 +1,10 @@
+use ai_retry::retry;
+
+#[retry(on = RateLimit, Timeout)]
+fn call() -> std::io::Result<()> {
+    Ok(())
+}
+
+fn main() {
+    let _ = call();
+}
