@@ -146,11 +146,24 @@ mod without_tokio {
 
     pub async fn sleep<D: TokioFeature>(_: D) {}
 
-    pub async fn with_timeout<D: TokioFeature, F: Future>(
-        _: D,
-        attempt: F,
-    ) -> (F::Output, Option<ErrorClass>) {
-        (attempt.await, None)
+    pub fn with_timeout<D: TokioFeature, F>(_: D, attempt: F) -> (F, ()) {
+        (attempt, ())
+    }
+
+    pub fn settle_timeout<T>(outcome: T, _: ()) -> (T, Option<ErrorClass>) {
+        (outcome, None)
+    }
+
+    pub fn wait_turn<E, L, P, A>(
+        _: &mut Paced<E>,
+        _: L,
+        _: P,
+        _: A,
+    ) -> core::future::Ready<Result<(), E>>
+    where
+        Paced<E>: TokioFeature,
+    {
+        core::future::ready(Ok(()))
     }
 }
 

@@ -273,9 +273,11 @@ fn check_clone(func: &RetryFn, wanted: &Ident) -> syn::Result<CloneArg> {
         ));
     }
     let mut by_value = Vec::new();
+    let mut destructured = false;
     for arg in &func.sig.inputs {
         let FnArg::Typed(typed) = arg else { continue };
         let Pat::Ident(pat) = &*typed.pat else {
+            destructured = true;
             continue;
         };
         let is_ref = matches!(&*typed.ty, Type::Reference(_));
@@ -298,6 +300,14 @@ fn check_clone(func: &RetryFn, wanted: &Ident) -> syn::Result<CloneArg> {
         }
     }
     let names: Vec<&str> = by_value.iter().map(String::as_str).collect();
+    if destructured && names.is_empty() {
+        return Err(syn::Error::new(
+            wanted.span(),
+            format!(
+                "`clone({wanted})` names an argument, and a destructured argument has no name to clone: bind it whole (`{wanted}: Type`) and destructure it inside the body"
+            ),
+        ));
+    }
     let known = if names.is_empty() {
         "this function has no by-value arguments".to_string()
     } else {
