@@ -80,3 +80,6 @@ pub mod runtime {
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+
+#[cfg(feature = "reqwest")]
+pub mod reqwest;

@@ -1,0 +1,196 @@
+//! Plain reqwest in one line: a failed response becomes a ready error type that
+//! `#[retry]` classifies — status, class, the server's hint, the API's own
+//! message — with no error enum or `Classify` impl to write (feature `reqwest`).
+//!
+//! ```no_run
+//! use ai_retry::reqwest::{ApiError, ResponseExt};
+//! use ai_retry::{RateLimiter, retry};
+//!
+//! static OPENAI: RateLimiter = RateLimiter::new();
+//!
+//! #[retry(max = 4, limiter = OPENAI)]
+//! async fn chat(client: &reqwest::Client, body: &serde_json::Value) -> Result<String, ApiError> {
+//!     let response = client
+//!         .post("https://api.openai.com/v1/chat/completions")
+//!         .json(body)
+//!         .send()
+//!         .await?
+//!         .error_for_api_status_observed(&OPENAI)
+//!         .await?;
+//!     Ok(response.text().await?)
+//! }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use retry_runtime::http::{self, HeaderMap};
+use retry_runtime::{Classify, ErrorClass, RateLimiter, Throttled, TimedOut};
+
+use ::reqwest as client;
+
+/// A failed call to an HTTP API. `Display` is one line and holds what the API
+/// said, never a request header (so never the API key).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The API answered with an error status.
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// What [`http::classify`] made of status, headers and body.
+        class: ErrorClass,
+        /// The server's hint ([`http::server_hint`]), if it gave one.
+        retry_after: Option<Duration>,
+        /// The API's `error.message`, or the start of the body.
+        message: String,
+    },
+    /// No usable response: connect, timeout, reset, or a body cut off.
+    Transport(client::Error),
+    /// An attempt cut off by `timeout` or `deadline`.
+    TimedOut,
+    /// The rate limiter gave no turn in time; no request was sent.
+    Throttled(Throttled),
+}
+
+impl ApiError {
+    /// The error for a failed response, from its status, headers and body.
+    pub fn from_parts(status: u16, headers: &HeaderMap, body: &[u8]) -> ApiError {
+        ApiError::Status {
+            status,
+            class: http::classify(status, headers, body),
+            retry_after: http::server_hint(headers),
+            message: error_message(body),
+        }
+    }
+
+    /// The HTTP status, when the API answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// The `error.message` of an OpenAI or Anthropic error body, else the start of
+/// the body, on one line of at most 160 characters.
+pub fn error_message(body: &[u8]) -> String {
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let message = parsed
+        .as_ref()
+        .and_then(|v| v.pointer("/error/message"))
+        .and_then(|m| m.as_str());
+    let text = match message {
+        Some(message) => message.to_string(),
+        None => String::from_utf8_lossy(body).into_owned(),
+    };
+    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() > 160 {
+        line.chars().take(160).chain(['…']).collect()
+    } else {
+        line
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApiError::Status {
+                status, message, ..
+            } => write!(f, "HTTP {status}: {message}"),
+            ApiError::Transport(error) => {
+                write!(f, "{error}")?;
+                let mut source = std::error::Error::source(error);
+                while let Some(cause) = source {
+                    write!(f, ": {cause}")?;
+                    source = cause.source();
+                }
+                Ok(())
+            }
+            ApiError::TimedOut => write!(f, "{TimedOut}"),
+            ApiError::Throttled(throttled) => write!(f, "{throttled}"),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ApiError::Transport(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl From<client::Error> for ApiError {
+    fn from(error: client::Error) -> ApiError {
+        ApiError::Transport(error)
+    }
+}
+
+impl From<TimedOut> for ApiError {
+    fn from(_: TimedOut) -> ApiError {
+        ApiError::TimedOut
+    }
+}
+
+impl From<Throttled> for ApiError {
+    fn from(throttled: Throttled) -> ApiError {
+        ApiError::Throttled(throttled)
+    }
+}
+
+impl Classify for ApiError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            ApiError::Status { class, .. } => *class,
+            ApiError::Transport(error) => error.class(),
+            ApiError::TimedOut => ErrorClass::Timeout,
+            ApiError::Throttled(throttled) => throttled.class(),
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// One call on a `reqwest::Response`: the response when its status is a
+/// success, else its body read into an [`ApiError`].
+pub trait ResponseExt: Sized {
+    /// The response if its status is a success; else an [`ApiError`] from its
+    /// status, headers and body (a body that cannot be read is a `Transport` error).
+    fn error_for_api_status(self) -> impl Future<Output = Result<Self, ApiError>> + Send;
+
+    /// [`error_for_api_status`](ResponseExt::error_for_api_status), after
+    /// `limiter` has learned from the response's rate-limit headers.
+    fn error_for_api_status_observed(
+        self,
+        limiter: &RateLimiter,
+    ) -> impl Future<Output = Result<Self, ApiError>> + Send;
+}
+
+impl ResponseExt for client::Response {
+    async fn error_for_api_status(self) -> Result<client::Response, ApiError> {
+        if self.status().is_success() {
+            return Ok(self);
+        }
+        let status = self.status().as_u16();
+        let headers = self.headers().clone();
+        let body = self.bytes().await?;
+        Err(ApiError::from_parts(status, &headers, &body))
+    }
+
+    async fn error_for_api_status_observed(
+        self,
+        limiter: &RateLimiter,
+    ) -> Result<client::Response, ApiError> {
+        limiter.observe(self.headers());
+        self.error_for_api_status().await
+    }
+}
