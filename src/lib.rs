@@ -83,3 +83,9 @@ pub mod __private;
 
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
+
+/// The test switch: `ai_retry::testing::no_delays()` makes every retry on this
+/// thread sleep zero while its guard lives. See [`runtime::testing`].
+pub mod testing {
+    pub use retry_runtime::testing::*;
+}

@@ -12,7 +12,8 @@
 //! async fn chat(client: &reqwest::Client, body: &serde_json::Value) -> Result<String, ApiError> {
 //!     let response = client
 //!         .post("https://api.openai.com/v1/chat/completions")
-//!         .json(body)
+//!         .header("content-type", "application/json")
+//!         .body(body.to_string())
 //!         .send()
 //!         .await?
 //!         .error_for_api_status_observed(&OPENAI)

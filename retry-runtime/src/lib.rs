@@ -49,6 +49,7 @@ mod policy;
 #[cfg(feature = "redis")]
 mod redis_store;
 mod retry;
+pub mod testing;
 mod throttled;
 mod timed_out;
 

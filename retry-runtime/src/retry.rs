@@ -205,7 +205,12 @@ impl<E> Retry<E> {
         if !retryable {
             return stop(GiveUp::NotRetryable);
         }
-        if attempt >= self.policy.max_attempts {
+        let testing = crate::testing::switch();
+        let max_attempts = match testing.and_then(|t| t.max_attempts) {
+            Some(cap) => cap.min(self.policy.max_attempts),
+            None => self.policy.max_attempts,
+        };
+        if attempt >= max_attempts {
             return stop(GiveUp::MaxAttempts);
         }
         let previous = Duration::from_nanos(attempts.previous_ns);
@@ -231,6 +236,12 @@ impl<E> Retry<E> {
             return stop(GiveUp::Budget);
         }
         attempts.previous_ns = u64::try_from(computed.as_nanos()).unwrap_or(u64::MAX);
+        // Under the test switch the loop decides as always and sleeps nothing.
+        let delay = if testing.is_some() {
+            Duration::ZERO
+        } else {
+            delay
+        };
         let event = RetryEvent {
             function: self.function,
             attempt,

@@ -1,0 +1,82 @@
+//! A test switch: while its guard lives, every retry on this thread sleeps zero
+//! and, if asked, makes fewer attempts — so a test of a failing call runs at
+//! once, blocking or async, without changing the function under test.
+
+use std::cell::Cell;
+use std::marker::PhantomData;
+
+thread_local! {
+    static SWITCH: Cell<Option<Switch>> = const { Cell::new(None) };
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Switch {
+    pub(crate) max_attempts: Option<u32>,
+}
+
+/// Turns every retry delay on this thread to zero until dropped (stamina's
+/// `set_testing`, scoped): the loops still count attempts, read hints and stop
+/// for the same reasons, they just do not sleep. A guard cannot leave its
+/// thread (`!Send`), and dropping it restores what was before, so one test's
+/// switch never reaches another test's thread.
+///
+/// It covers blocking calls and async calls polled on this thread —
+/// `#[tokio::test]`'s default current-thread runtime; tasks of a multi-thread
+/// runtime run on other threads and keep their delays. A rate limiter's waits
+/// are not retry delays and still apply.
+///
+/// ```
+/// use retry_runtime::{Policy, Retry, testing};
+/// use std::time::{Duration, Instant};
+///
+/// let _no_delays = testing::no_delays().max_attempts(3);
+/// let started = Instant::now();
+/// let mut calls = 0;
+/// let result: Result<(), String> = Retry::new(Policy::new().max_attempts(5).initial(Duration::from_secs(10)))
+///     .run(|| {
+///         calls += 1;
+///         Err("down".into())
+///     });
+/// assert!(result.is_err());
+/// assert_eq!(calls, 3);
+/// assert!(started.elapsed() < Duration::from_secs(1));
+/// ```
+#[must_use = "the switch is on only while the guard lives"]
+#[derive(Debug)]
+pub struct NoDelays {
+    previous: Option<Switch>,
+    _this_thread: PhantomData<*const ()>,
+}
+
+/// Every retry delay on this thread zero while the returned guard lives.
+pub fn no_delays() -> NoDelays {
+    let previous = SWITCH.with(|switch| switch.replace(Some(Switch { max_attempts: None })));
+    NoDelays {
+        previous,
+        _this_thread: PhantomData,
+    }
+}
+
+impl NoDelays {
+    /// Also makes at most `attempts` attempts per call (never more than the
+    /// function's own `max`).
+    pub fn max_attempts(self, attempts: u32) -> NoDelays {
+        SWITCH.with(|switch| {
+            switch.set(Some(Switch {
+                max_attempts: Some(attempts.max(1)),
+            }))
+        });
+        self
+    }
+}
+
+impl Drop for NoDelays {
+    fn drop(&mut self) {
+        SWITCH.with(|switch| switch.set(self.previous));
+    }
+}
+
+/// The switch on this thread, if a guard is alive. Read on the failure path only.
+pub(crate) fn switch() -> Option<Switch> {
+    SWITCH.with(Cell::get)
+}
