@@ -44,6 +44,8 @@ mod event;
 mod foreign;
 pub mod http;
 mod limiter;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod paced;
 mod policy;
 #[cfg(feature = "redis")]

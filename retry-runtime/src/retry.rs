@@ -172,6 +172,8 @@ impl<E> Retry<E> {
         result: Result<T, E>,
         forced: Option<ErrorClass>,
     ) -> Step<T, E> {
+        #[cfg(feature = "metrics")]
+        crate::metrics::attempt(self.function);
         match result {
             Ok(value) => Step::Return(Ok(value)),
             Err(error) => match self.next_delay(attempts, &error, forced, None) {
@@ -256,6 +258,8 @@ impl<E> Retry<E> {
         if let Some(on_retry) = self.on_retry {
             on_retry(&event);
         }
+        #[cfg(feature = "metrics")]
+        crate::metrics::retry(self.function, class, delay);
         #[cfg(feature = "tracing")]
         tracing::info!(
             function = event.function,
@@ -296,6 +300,8 @@ impl<E> Retry<E> {
         if let Some(on_give_up) = self.on_give_up {
             on_give_up(&event);
         }
+        #[cfg(feature = "metrics")]
+        crate::metrics::give_up(self.function, reason);
         #[cfg(feature = "tracing")]
         tracing::info!(
             function = event.function,

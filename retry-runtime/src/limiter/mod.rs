@@ -374,6 +374,9 @@ fn now() -> Instant {
 struct Waiter<'a> {
     limiter: &'a RateLimiter,
     ticket: Option<Ticket>,
+    /// When the wait began, for the wait histogram.
+    #[cfg(feature = "metrics")]
+    since: Instant,
 }
 
 impl<'a> Waiter<'a> {
@@ -382,14 +385,19 @@ impl<'a> Waiter<'a> {
         Waiter {
             limiter,
             ticket: Some(ticket),
+            #[cfg(feature = "metrics")]
+            since: now(),
         }
     }
 
     /// The turn has come: the ticket is used.
     fn served(mut self) -> Turn {
         self.ticket = None;
+        let now = now();
+        #[cfg(feature = "metrics")]
+        crate::metrics::limiter_wait(now.saturating_duration_since(self.since));
         Turn {
-            sent: Sent::Local(now()),
+            sent: Sent::Local(now),
         }
     }
 }

@@ -367,6 +367,9 @@ struct SharedWaiter<'a> {
     limiter: &'a RateLimiter,
     shared: &'a Arc<Shared>,
     ticket: Option<Ticket>,
+    /// When the wait began, for the wait histogram.
+    #[cfg(feature = "metrics")]
+    since: Instant,
 }
 
 impl<'a> SharedWaiter<'a> {
@@ -376,11 +379,15 @@ impl<'a> SharedWaiter<'a> {
             limiter,
             shared,
             ticket: Some(ticket),
+            #[cfg(feature = "metrics")]
+            since: Instant::now(),
         }
     }
 
     fn served(mut self, now: Micros) -> Turn {
         self.ticket = None;
+        #[cfg(feature = "metrics")]
+        crate::metrics::limiter_wait(self.since.elapsed());
         Turn::shared(Some(now))
     }
 }

@@ -1,0 +1,35 @@
+//! What the loops report through the `metrics` facade (feature `metrics`); the
+//! application installs whatever recorder or exporter it uses.
+//!
+//! | name | kind | labels |
+//! |---|---|---|
+//! | `ai_retry_attempts_total` | counter | `function` |
+//! | `ai_retry_retries_total` | counter | `function`, `class` |
+//! | `ai_retry_give_ups_total` | counter | `function`, `reason` |
+//! | `ai_retry_sleep_seconds` | histogram | `function` |
+//! | `ai_retry_limiter_wait_seconds` | histogram | — |
+
+use std::time::Duration;
+
+use crate::{ErrorClass, GiveUp};
+
+pub(crate) fn attempt(function: &'static str) {
+    metrics::counter!("ai_retry_attempts_total", "function" => function).increment(1);
+}
+
+pub(crate) fn retry(function: &'static str, class: Option<ErrorClass>, delay: Duration) {
+    let class = class.map_or("unclassified", ErrorClass::name);
+    metrics::counter!("ai_retry_retries_total", "function" => function, "class" => class)
+        .increment(1);
+    metrics::histogram!("ai_retry_sleep_seconds", "function" => function)
+        .record(delay.as_secs_f64());
+}
+
+pub(crate) fn give_up(function: &'static str, reason: GiveUp) {
+    metrics::counter!("ai_retry_give_ups_total", "function" => function, "reason" => reason.name())
+        .increment(1);
+}
+
+pub(crate) fn limiter_wait(waited: Duration) {
+    metrics::histogram!("ai_retry_limiter_wait_seconds").record(waited.as_secs_f64());
+}
