@@ -1,9 +1,11 @@
 //! What the loops report through the `metrics` facade (feature `metrics`); the
-//! application installs whatever recorder or exporter it uses.
+//! application installs whatever recorder or exporter it uses. Only the failure
+//! path reports: a metric labelled by function builds its key at run time,
+//! which allocates, and the success path allocates nothing.
 //!
 //! | name | kind | labels |
 //! |---|---|---|
-//! | `ai_retry_attempts_total` | counter | `function` |
+//! | `ai_retry_failed_attempts_total` | counter | `function`, `class` |
 //! | `ai_retry_retries_total` | counter | `function`, `class` |
 //! | `ai_retry_give_ups_total` | counter | `function`, `reason` |
 //! | `ai_retry_sleep_seconds` | histogram | `function` |
@@ -13,8 +15,10 @@ use std::time::Duration;
 
 use crate::{ErrorClass, GiveUp};
 
-pub(crate) fn attempt(function: &'static str) {
-    metrics::counter!("ai_retry_attempts_total", "function" => function).increment(1);
+pub(crate) fn failed_attempt(function: &'static str, class: Option<ErrorClass>) {
+    let class = class.map_or("unclassified", ErrorClass::name);
+    metrics::counter!("ai_retry_failed_attempts_total", "function" => function, "class" => class)
+        .increment(1);
 }
 
 pub(crate) fn retry(function: &'static str, class: Option<ErrorClass>, delay: Duration) {

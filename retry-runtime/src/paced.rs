@@ -112,8 +112,6 @@ impl<E> Retry<E> {
         limiter: &RateLimiter,
         paced: &mut Paced<E>,
     ) -> Step<T, E> {
-        #[cfg(feature = "metrics")]
-        crate::metrics::attempt(self.function);
         match result {
             Ok(value) => {
                 limiter.succeeded(paced.turn);

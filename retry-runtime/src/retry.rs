@@ -172,8 +172,6 @@ impl<E> Retry<E> {
         result: Result<T, E>,
         forced: Option<ErrorClass>,
     ) -> Step<T, E> {
-        #[cfg(feature = "metrics")]
-        crate::metrics::attempt(self.function);
         match result {
             Ok(value) => Step::Return(Ok(value)),
             Err(error) => match self.next_delay(attempts, &error, forced, None) {
@@ -197,6 +195,8 @@ impl<E> Retry<E> {
     ) -> Option<Duration> {
         let attempt = attempts.number;
         let class = self.class(error, forced);
+        #[cfg(feature = "metrics")]
+        crate::metrics::failed_attempt(self.function, class);
         let hint = self.server_hint.and_then(|hint| hint(error));
         let stop = |reason| self.give_up(attempts, error, class, hint, reason);
         let retryable = match (self.when, class) {

@@ -65,15 +65,23 @@ fn attempts_retries_by_class_give_ups_by_reason_and_sleeps() {
             .run(|| Err(io::ErrorKind::PermissionDenied.into()));
         assert!(permanent.is_err());
     });
+    let connection = ErrorClass::Connection.name();
+    // Failed attempts only: the success path reports nothing (and allocates nothing).
     assert_eq!(
-        counters[&key("ai_retry_attempts_total", &[("function", "chat")])],
-        4
+        counters[&key(
+            "ai_retry_failed_attempts_total",
+            &[("function", "chat"), ("class", connection)]
+        )],
+        3
     );
+    let permanent = ErrorClass::Permanent.name();
     assert_eq!(
-        counters[&key("ai_retry_attempts_total", &[("function", "other")])],
+        counters[&key(
+            "ai_retry_failed_attempts_total",
+            &[("function", "other"), ("class", permanent)]
+        )],
         1
     );
-    let connection = ErrorClass::Connection.name();
     assert_eq!(
         counters[&key(
             "ai_retry_retries_total",
