@@ -20,16 +20,23 @@ fn body() -> serde_json::Value {
     ai_retry_examples::openai::request_body("gpt-4o-mini", "one line", false)
 }
 
+/// One attempt, the way a user writes it: send, then one call on the response.
+async fn one_attempt(
+    client: &reqwest::Client,
+    url: &str,
+    limiter: Option<&RateLimiter>,
+) -> Result<String, ApiError> {
+    let response = client.post(url).json(&body()).send().await?;
+    let response = match limiter {
+        Some(limiter) => response.error_for_api_status_observed(limiter).await?,
+        None => response.error_for_api_status().await?,
+    };
+    Ok(response.text().await?)
+}
+
 #[retry(max = 4, initial = "10ms")]
 async fn chat(client: &reqwest::Client, url: &str) -> Result<String, ApiError> {
-    let response = client
-        .post(url)
-        .json(&body())
-        .send()
-        .await?
-        .error_for_api_status()
-        .await?;
-    Ok(response.text().await?)
+    one_attempt(client, url, None).await
 }
 
 async fn run(script: Vec<Fault>) -> (Result<String, ApiError>, Vec<retry_testkit::RequestRecord>) {
@@ -83,14 +90,7 @@ static SHARED: RateLimiter = RateLimiter::new();
 
 #[retry(max = 2, initial = "10ms", limiter = SHARED)]
 async fn shared(client: &reqwest::Client, url: &str) -> Result<String, ApiError> {
-    let response = client
-        .post(url)
-        .json(&body())
-        .send()
-        .await?
-        .error_for_api_status_observed(&SHARED)
-        .await?;
-    Ok(response.text().await?)
+    one_attempt(client, url, Some(&SHARED)).await
 }
 
 #[tokio::test]
@@ -118,4 +118,46 @@ async fn a_refusal_cools_down_every_caller_of_the_limiter() {
         );
     }
     assert_none_early(&requests);
+}
+
+#[retry(max = 3, initial = "10ms", timeout = "300ms")]
+async fn with_timeout(client: &reqwest::Client, url: &str) -> Result<String, ApiError> {
+    one_attempt(client, url, None).await
+}
+
+#[tokio::test]
+async fn a_hang_past_the_timeout_is_cut_and_retried() {
+    let server = TestServer::start(Config::script([Fault::Hang(Duration::from_secs(30))]))
+        .await
+        .unwrap();
+    let url = format!("{}/chat/completions", server.openai_base_url());
+    let started = std::time::Instant::now();
+    assert!(with_timeout(&client(), &url).await.is_ok());
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    assert_eq!(server.requests().len(), 2);
+}
+
+static NO_RETRIES: ai_retry::RetryBudget = ai_retry::RetryBudget::new(0.0, 0);
+
+#[retry(max = 4, initial = "10ms", budget = NO_RETRIES)]
+async fn budgeted(client: &reqwest::Client, url: &str) -> Result<String, ApiError> {
+    one_attempt(client, url, None).await
+}
+
+#[tokio::test]
+async fn an_empty_budget_stops_the_retries() {
+    let (server, url) = {
+        let server = TestServer::start(Config::script([Fault::Status(503)]))
+            .await
+            .unwrap();
+        let url = format!("{}/chat/completions", server.openai_base_url());
+        (server, url)
+    };
+    let error = budgeted(&client(), &url).await.unwrap_err();
+    assert_eq!(error.status(), Some(503));
+    assert_eq!(server.requests().len(), 1, "no retry without budget");
 }
