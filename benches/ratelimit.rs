@@ -13,6 +13,9 @@ use ai_retry_examples::{ApiError, Call};
 use backon::Retryable;
 use retry_testkit::{Config, RateLimit, TestServer};
 
+mod hintless;
+use hintless::Hintless;
+
 const CALLERS: usize = 200;
 const RATE: f64 = 50.0;
 
@@ -26,16 +29,16 @@ async fn with_hints(client: &OpenAi, prompt: &str, call: &Call) -> Result<String
     client.attempt(prompt, call).await
 }
 
-/// The same without hints: `when` decides, and `when` reads no `Retry-After`.
-#[retry(max = 40, when = transient)]
-async fn ignoring_hints(client: &OpenAi, prompt: &str, call: &Call) -> Result<String, ApiError> {
-    client.attempt(prompt, call).await
+/// The same without hints: an error type that cannot report one.
+#[retry(max = 40, when = hintless::transient)]
+async fn ignoring_hints(client: &OpenAi, prompt: &str, call: &Call) -> Result<String, Hintless> {
+    Ok(client.attempt(prompt, call).await?)
 }
 
 /// Plain exponential backoff, no jitter, no hints.
-#[retry(max = 40, backoff = "exp", when = transient)]
-async fn plain_exponential(client: &OpenAi, prompt: &str, call: &Call) -> Result<String, ApiError> {
-    client.attempt(prompt, call).await
+#[retry(max = 40, backoff = "exp", when = hintless::transient)]
+async fn plain_exponential(client: &OpenAi, prompt: &str, call: &Call) -> Result<String, Hintless> {
+    Ok(client.attempt(prompt, call).await?)
 }
 
 /// backon's exponential backoff with jitter, from the same 500 ms.
@@ -74,9 +77,11 @@ impl Policy {
         let call = Call::new();
         match self {
             Policy::WithHints => with_hints(client, prompt, &call).await,
-            Policy::IgnoringHints => ignoring_hints(client, prompt, &call).await,
+            Policy::IgnoringHints => ignoring_hints(client, prompt, &call).await.map_err(|h| h.0),
             Policy::BackonJitter => backon_jitter(client, prompt, &call).await,
-            Policy::PlainExponential => plain_exponential(client, prompt, &call).await,
+            Policy::PlainExponential => plain_exponential(client, prompt, &call)
+                .await
+                .map_err(|h| h.0),
         }
     }
 }

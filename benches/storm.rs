@@ -19,14 +19,17 @@ use ai_retry_examples::{ApiError, Call, own_limiter};
 use backon::Retryable;
 use retry_testkit::{Config, RateLimit, TestServer};
 
+mod hintless;
+use hintless::Hintless;
+
 fn transient(error: &ApiError) -> bool {
     error.class().is_transient()
 }
 
 /// Plain exponential backoff, no jitter, no hints.
-#[retry(max = 4, backoff = "exp", initial = "250ms", max_delay = "30s", when = transient)]
-async fn plain_exponential(client: &OpenAi, prompt: &str, call: &Call) -> Result<String, ApiError> {
-    client.attempt(prompt, call).await
+#[retry(max = 4, backoff = "exp", initial = "250ms", max_delay = "30s", when = hintless::transient)]
+async fn plain_exponential(client: &OpenAi, prompt: &str, call: &Call) -> Result<String, Hintless> {
+    Ok(client.attempt(prompt, call).await?)
 }
 
 /// backon's exponential backoff with jitter, from the same 250 ms, no hints.
@@ -77,7 +80,9 @@ impl Policy {
             Policy::NoLimiter => load::unpaced(&client, &prompt, &call).await,
             Policy::Limiter => load::paced(&client, &prompt, &call).await,
             Policy::BackonJitter => backon_jitter(&client, &prompt, &call).await,
-            Policy::PlainExponential => plain_exponential(&client, &prompt, &call).await,
+            Policy::PlainExponential => plain_exponential(&client, &prompt, &call)
+                .await
+                .map_err(|hintless| hintless.0),
         }
     }
 }
