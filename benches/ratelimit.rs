@@ -7,21 +7,17 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ai_retry::{Classify, retry};
+use ai_retry::retry;
 use ai_retry_examples::openai::OpenAi;
 use ai_retry_examples::{ApiError, Call};
 use backon::Retryable;
 use retry_testkit::{Config, RateLimit, TestServer};
 
 mod hintless;
-use hintless::Hintless;
+use hintless::{Hintless, is_transient as transient};
 
 const CALLERS: usize = 200;
 const RATE: f64 = 50.0;
-
-fn transient(error: &ApiError) -> bool {
-    error.class().is_transient()
-}
 
 /// ai-retry's defaults (server hints honoured), with room to wait its turn.
 #[retry(max = 40)]

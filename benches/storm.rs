@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ai_retry::{Classify, retry};
+use ai_retry::retry;
 use ai_retry_examples::load::{self, Load, LoadReport};
 use ai_retry_examples::openai::OpenAi;
 use ai_retry_examples::{ApiError, Call, own_limiter};
@@ -20,11 +20,7 @@ use backon::Retryable;
 use retry_testkit::{Config, RateLimit, TestServer};
 
 mod hintless;
-use hintless::Hintless;
-
-fn transient(error: &ApiError) -> bool {
-    error.class().is_transient()
-}
+use hintless::{Hintless, is_transient as transient};
 
 /// Plain exponential backoff, no jitter, no hints.
 #[retry(max = 4, backoff = "exp", initial = "250ms", max_delay = "30s", when = hintless::transient)]

@@ -90,12 +90,7 @@ async fn run(args: &Args) -> Result<usize, ApiError> {
         }
     };
     demo::share_limiter(Provider::OpenAi.limiter(), &backend).await?;
-    let client = OpenAi::new(
-        &backend.base_url,
-        backend.api_key.clone(),
-        &backend.model,
-        backend.timeout,
-    )?;
+    let client = OpenAi::for_backend(&backend)?;
     let load = Load {
         calls: args.calls,
         arrival: args.arrival,

@@ -18,11 +18,6 @@ async fn main() -> ExitCode {
 
 async fn run() -> Result<String, ai_retry_examples::ApiError> {
     let backend = demo::backend(Provider::OpenAi, false).await?;
-    let client = OpenAi::new(
-        &backend.base_url,
-        backend.api_key.clone(),
-        &backend.model,
-        backend.timeout,
-    )?;
+    let client = OpenAi::for_backend(&backend)?;
     client.chat(&demo::prompt()).await
 }

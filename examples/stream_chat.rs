@@ -24,12 +24,7 @@ async fn main() -> ExitCode {
 
 async fn run() -> Result<(), ai_retry_examples::ApiError> {
     let backend = demo::backend(Provider::OpenAi, false).await?;
-    let client = OpenAi::new(
-        &backend.base_url,
-        backend.api_key.clone(),
-        &backend.model,
-        backend.timeout,
-    )?;
+    let client = OpenAi::for_backend(&backend)?;
     let mut stdout = std::io::stdout();
     client
         .chat_stream(&demo::prompt(), |token| {

@@ -30,6 +30,16 @@ impl OpenAi {
         OpenAi::with_limiter(base_url, api_key, model, timeout, &OPENAI_LIMITER)
     }
 
+    /// [`new`](OpenAi::new) for the backend an example chose.
+    pub fn for_backend(backend: &crate::demo::Backend) -> Result<OpenAi, ApiError> {
+        OpenAi::new(
+            &backend.base_url,
+            backend.api_key.clone(),
+            &backend.model,
+            backend.timeout,
+        )
+    }
+
     /// [`new`](OpenAi::new), taking turns from `limiter`: one per API key.
     pub fn with_limiter(
         base_url: &str,
