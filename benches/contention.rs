@@ -72,7 +72,7 @@ impl Schedule {
                 let delay = Duration::from_millis(500)
                     .saturating_mul(1 << n.min(4))
                     .min(Duration::from_secs(8));
-                delay.mul_f64(1.0 - 0.25 * fastrand::f64())
+                delay.mul_f64(1.0 - 0.25 * rand::random::<f64>())
             })),
         }
     }

@@ -1,7 +1,8 @@
 //! `cargo bench --bench overhead`: the success path of a trivial function, bare
 //! vs `#[retry]` (without and with an idle `RateLimiter`) vs backon, tokio-retry2
 //! and tokio-retry doing the same, in one process; prints time per call and the
-//! ratio to bare.
+//! ratio to bare; and the failure path (one failure, one retry) under the
+//! test switch, beside backon with zero delays.
 
 #[path = "../retry-runtime/tests/support/poll_once.rs"]
 mod poll_once;
@@ -62,12 +63,26 @@ async fn deadlined_async(x: u64) -> io::Result<u64> {
     Ok(black_box(x).wrapping_mul(3))
 }
 
+/// Fails every other call: one failure, one retry, one success. Benched under
+/// `testing::no_delays()`, so the failure path is measured (classification,
+/// the jitter draw, the delay math) without the sleep.
+#[inline(never)]
+#[retry(max = 3, backoff = "exp_jitter", on = Connection)]
+fn fails_once(failed: &mut bool) -> io::Result<u64> {
+    *failed = !*failed;
+    if *failed {
+        return Err(io::ErrorKind::ConnectionReset.into());
+    }
+    Ok(black_box(7))
+}
+
 /// `io::Error: From<Throttled>` ships with the runtime; this names it so the
 /// bench says why `io::Result` works with `limiter`.
 const _: fn(Throttled) -> io::Error = io::Error::from;
 
 const SYNC: &str = "overhead-sync";
 const ASYNC: &str = "overhead-async";
+const FAILURE: &str = "failure-sync";
 
 fn benches(c: &mut Criterion) {
     let mut sync = c.benchmark_group(SYNC);
@@ -124,6 +139,33 @@ fn benches(c: &mut Criterion) {
         })
     });
     asynchronous.finish();
+
+    let mut failure = c.benchmark_group(FAILURE);
+    let _no_delays = ai_retry::testing::no_delays();
+    failure.bench_function("ai-retry", |b| {
+        let mut failed = false;
+        b.iter(|| fails_once(black_box(&mut failed)))
+    });
+    failure.bench_function("backon", |b| {
+        let mut failed = false;
+        b.iter(|| {
+            (|| {
+                failed = !failed;
+                if failed {
+                    return Err(io::Error::from(io::ErrorKind::ConnectionReset));
+                }
+                Ok(black_box(7u64))
+            })
+            .retry(
+                ExponentialBuilder::default()
+                    .with_jitter()
+                    .with_min_delay(Duration::ZERO)
+                    .with_max_delay(Duration::ZERO),
+            )
+            .call()
+        })
+    });
+    failure.finish();
 }
 
 fn main() {
@@ -163,14 +205,17 @@ fn report() {
                 "tokio-retry",
             ][..],
         ),
+        (FAILURE, &["ai-retry", "backon"][..]),
     ] {
-        let Some(bare) = mean_ns(group, "bare") else {
-            println!("| {group} | (no estimates: run without --test) | | |");
-            continue;
-        };
+        let bare = mean_ns(group, "bare");
         for name in names {
-            if let Some(ns) = mean_ns(group, name) {
-                println!("| {group} | {name} | {ns:.2} ns | {:.2}x |", ns / bare);
+            match (mean_ns(group, name), bare) {
+                (Some(ns), Some(bare)) => {
+                    println!("| {group} | {name} | {ns:.2} ns | {:.2}x |", ns / bare)
+                }
+                // The failure path has no bare counterpart: a failed call and its retry.
+                (Some(ns), None) => println!("| {group} | {name} | {ns:.2} ns | |"),
+                (None, _) => println!("| {group} | {name} | (no estimate: run without --test) | |"),
             }
         }
     }

@@ -81,8 +81,21 @@ pub mod runtime {
 #[path = "private.rs"]
 pub mod __private;
 
+#[cfg(any(feature = "reqwest", feature = "tower"))]
+mod message;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
+
+#[cfg(any(feature = "tower", feature = "reqwest-middleware"))]
+pub mod http_retry;
+#[cfg(any(feature = "tower", feature = "reqwest-middleware"))]
+pub use http_retry::HttpRetry;
+
+#[cfg(feature = "tower")]
+pub mod tower;
+
+#[cfg(feature = "reqwest-middleware")]
+mod reqwest_middleware;
 
 /// The test switch: `ai_retry::testing::no_delays()` makes every retry on this
 /// thread sleep zero while its guard lives. See [`runtime::testing`].

@@ -16,7 +16,7 @@ impl Call {
     /// A new call with a fresh idempotency key.
     pub fn new() -> Call {
         Call {
-            idempotency_key: format!("ai-retry-{:032x}", fastrand::u128(..)),
+            idempotency_key: format!("ai-retry-{:032x}", rand::random::<u128>()),
             attempts: AtomicU32::new(0),
             refusals: AtomicU32::new(0),
         }

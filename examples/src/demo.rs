@@ -29,7 +29,7 @@ pub fn prompt() -> String {
 }
 
 /// One line on stderr per retry: which attempt failed, how, and the wait.
-pub fn log_retry(event: &RetryEvent<'_, ApiError>) {
+pub fn log_retry<E: std::fmt::Display>(event: &RetryEvent<'_, E>) {
     let class = event.class.map_or("unclassified", |c| c.name());
     // The turn comes after the sleep, where the two overlap: say when the
     // limiter holds the call longer than its own delay.
@@ -49,7 +49,7 @@ pub fn log_retry(event: &RetryEvent<'_, ApiError>) {
 }
 
 /// One line on stderr when the call stops retrying: after which attempt, and why.
-pub fn log_give_up(event: &RetryEvent<'_, ApiError>) {
+pub fn log_give_up<E>(event: &RetryEvent<'_, E>) {
     let Some(reason) = event.give_up else {
         return;
     };
@@ -234,7 +234,7 @@ async fn local_or_real(provider: Provider, in_thread: bool) -> Result<Backend, A
 }
 
 /// The answer on stdout and exit 0, or one line on stderr and exit 1.
-pub fn finish(result: Result<String, ApiError>) -> ExitCode {
+pub fn finish<E: std::fmt::Display>(result: Result<String, E>) -> ExitCode {
     match result {
         Ok(answer) => {
             println!("{answer}");

@@ -5,6 +5,7 @@
 //! - [`openai::OpenAi`]: `async fn` chat and streaming (`openai_chat`, `stream_chat`);
 //! - [`anthropic::Anthropic`]: `async fn` chat with 529 overload (`anthropic_chat`);
 //! - [`blocking::BlockingOpenAi`]: a plain `fn` with `reqwest::blocking` (`blocking_chat`);
+//! - [`openai_sdk`]: async-openai with ai-retry's tower layer (`async_openai_chat`);
 //! - [`load`]: many `openai_chat` calls from one process sharing one limiter (`load`).
 
 #![forbid(unsafe_code)]
@@ -17,6 +18,7 @@ pub mod demo;
 mod error;
 pub mod load;
 pub mod openai;
+pub mod openai_sdk;
 pub mod sse;
 
 use std::time::Duration;

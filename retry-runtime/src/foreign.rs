@@ -75,15 +75,42 @@ fn transport_cause(error: &reqwest::Error) -> Option<ErrorClass> {
 #[cfg(feature = "anyhow")]
 impl Classify for anyhow::Error {
     fn class(&self) -> ErrorClass {
-        self.chain()
-            .find_map(known_class)
-            .unwrap_or(ErrorClass::Permanent)
+        crate::class_of_chain(self.as_ref())
     }
 }
 
-#[cfg(feature = "anyhow")]
-fn known_class(error: &(dyn std::error::Error + 'static)) -> Option<ErrorClass> {
+/// The class of the first error in `error`'s chain (itself, then its
+/// sources) that this crate can classify: `std::io::Error`,
+/// [`TimedOut`](crate::TimedOut), [`Throttled`](crate::Throttled), and with
+/// their features `reqwest::Error` and tokio's `Elapsed`. `Permanent` when
+/// none is: an error nobody can read is not worth sending again. For errors
+/// that arrive boxed, as tower's do.
+///
+/// ```
+/// use retry_runtime::{ErrorClass, class_of_chain};
+/// use std::io;
+///
+/// let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(io::Error::from(io::ErrorKind::ConnectionReset));
+/// assert_eq!(class_of_chain(&*boxed), ErrorClass::Connection);
+/// assert_eq!(class_of_chain(&*Box::<dyn std::error::Error + Send + Sync>::from("no idea")), ErrorClass::Permanent);
+/// ```
+pub fn class_of_chain(error: &(dyn std::error::Error + 'static)) -> crate::ErrorClass {
+    let mut next = Some(error);
+    while let Some(error) = next {
+        if let Some(class) = known_class(error) {
+            return class;
+        }
+        next = error.source();
+    }
+    crate::ErrorClass::Permanent
+}
+
+fn known_class(error: &(dyn std::error::Error + 'static)) -> Option<crate::ErrorClass> {
+    use crate::Classify as _;
     if let Some(e) = error.downcast_ref::<crate::TimedOut>() {
+        return Some(e.class());
+    }
+    if let Some(e) = error.downcast_ref::<crate::Throttled>() {
         return Some(e.class());
     }
     if let Some(e) = error.downcast_ref::<std::io::Error>() {

@@ -216,13 +216,13 @@ impl<E> Retry<E> {
             return stop(GiveUp::MaxAttempts);
         }
         let previous = Duration::from_nanos(attempts.previous_ns);
-        let computed = backoff::delay(&self.policy, attempt, previous, fastrand::f64());
+        let computed = backoff::delay(&self.policy, attempt, previous, rand::random());
         let delay = match hint {
             // Never retry before the server allows, never sleep past max_delay.
             Some(hint) if hint > self.policy.max_delay => return stop(GiveUp::HintBeyondMaxDelay),
             // Spread clients told the same time, but never below the hint.
             Some(hint) => hint
-                .saturating_add(backoff::scale(computed, fastrand::f64()))
+                .saturating_add(backoff::scale(computed, rand::random()))
                 .min(self.policy.max_delay),
             None => computed,
         };

@@ -5,6 +5,9 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use rand::RngExt;
+use rand::rngs::StdRng;
+
 /// The server's hint on a 429, in each form real servers send.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Hint {
@@ -68,9 +71,9 @@ pub struct Chaos {
 
 impl Chaos {
     /// The next fault: about 40% answers, the rest spread over every failure.
-    pub fn pick(&self, rng: &mut fastrand::Rng) -> Fault {
-        let ms = |rng: &mut fastrand::Rng, low: u64, high: u64| rng.u64(low..high);
-        match rng.u32(0..100) {
+    pub fn pick(&self, rng: &mut StdRng) -> Fault {
+        let ms = |rng: &mut StdRng, low: u64, high: u64| rng.random_range(low..high);
+        match rng.random_range(0..100u32) {
             0..40 => Fault::Ok,
             40..43 => Fault::RateLimit(Hint::RetryAfterSecs(ms(rng, 20, 300) as f64 / 1000.0)),
             43..46 => Fault::RateLimit(Hint::RetryAfterMs(ms(rng, 20, 300) as f64)),
@@ -83,7 +86,7 @@ impl Chaos {
             56..58 => Fault::RateLimit(Hint::RawRetryAfter("-5".into())),
             58..60 => Fault::RateLimit(Hint::RawRetryAfter("Wed, 99 Foo 1999 soon".into())),
             60..62 => Fault::RateLimit(Hint::None),
-            62..77 => Fault::Status([500, 502, 503, 504, 529][rng.usize(0..5)]),
+            62..77 => Fault::Status([500, 502, 503, 504, 529][rng.random_range(0..5usize)]),
             77..80 => Fault::Hang(self.hang),
             80..85 => Fault::Drop,
             85..88 => Fault::Malformed,
@@ -92,8 +95,8 @@ impl Chaos {
             91..92 => Fault::SpendLimit,
             92..93 => Fault::ShouldRetry(500, false),
             93..94 => Fault::ShouldRetry(400, true),
-            94..97 => Fault::StreamDies(rng.usize(0..4)),
-            _ => Fault::Status([400, 401, 404][rng.usize(0..3)]),
+            94..97 => Fault::StreamDies(rng.random_range(0..4usize)),
+            _ => Fault::Status([400, 401, 404][rng.random_range(0..3usize)]),
         }
     }
 }

@@ -15,6 +15,8 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 use tokio::sync::oneshot;
 
 use crate::api::{self, Api, Refusal};
@@ -88,7 +90,7 @@ struct State {
     started: Instant,
     config: Config,
     script: Mutex<VecDeque<Fault>>,
-    chaos: Mutex<fastrand::Rng>,
+    chaos: Mutex<StdRng>,
     limiter: Mutex<Limiter>,
     log: Mutex<Vec<RequestRecord>>,
     ids: AtomicU64,
@@ -185,7 +187,7 @@ fn bind(config: Config) -> io::Result<(std::net::TcpListener, SocketAddr, Arc<St
     let state = Arc::new(State {
         started: Instant::now(),
         script: Mutex::new(config.script.iter().cloned().collect()),
-        chaos: Mutex::new(fastrand::Rng::with_seed(config.chaos.map_or(0, |c| c.seed))),
+        chaos: Mutex::new(StdRng::seed_from_u64(config.chaos.map_or(0, |c| c.seed))),
         config,
         limiter: Mutex::new(Limiter::default()),
         log: Mutex::new(Vec::new()),

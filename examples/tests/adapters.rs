@@ -1,0 +1,263 @@
+//! `HttpRetry` as a tower layer over a plain reqwest service and as a
+//! reqwest-middleware `Middleware`, against the testkit over loopback: every
+//! scenario for both adapters, and one limiter shared by callers of both.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use ai_retry::runtime::{Policy, class_of_chain};
+use ai_retry::{ErrorClass, HttpRetry, RateLimiter, RetryBudget};
+use common::assert_none_early;
+use retry_testkit::{Config, Fault, Hint, RequestRecord, TestServer};
+use tower::{Layer, ServiceExt};
+
+#[derive(Clone, Copy, Debug)]
+enum Adapter {
+    Tower,
+    Middleware,
+}
+
+const BOTH: [Adapter; 2] = [Adapter::Tower, Adapter::Middleware];
+
+/// What the caller got: the answer's status and body, or the error's class and text.
+#[derive(Debug)]
+enum Outcome {
+    Answer(u16, String),
+    Error(ErrorClass, String),
+}
+
+impl Outcome {
+    fn status(&self) -> Option<u16> {
+        match self {
+            Outcome::Answer(status, _) => Some(*status),
+            Outcome::Error(..) => None,
+        }
+    }
+}
+
+fn http() -> reqwest::Client {
+    ai_retry_examples::http_client(reqwest::Client::builder().timeout(Duration::from_secs(5)))
+        .expect("client")
+}
+
+const BODY: &str = r#"{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}"#;
+
+/// One call through `adapter` with `retry`, as its users write it.
+async fn send(adapter: Adapter, retry: HttpRetry, url: &str) -> Outcome {
+    let client = http();
+    match adapter {
+        Adapter::Tower => {
+            let url = url.to_string();
+            let inner = tower::service_fn(move |body: String| {
+                client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+            });
+            match retry.layer(inner).oneshot(BODY.to_string()).await {
+                Ok(response) => answer(response).await,
+                Err(error) => Outcome::Error(class_of_chain(&*error), error.to_string()),
+            }
+        }
+        Adapter::Middleware => {
+            let client = reqwest_middleware::ClientBuilder::new(client)
+                .with(retry)
+                .build();
+            let sent = client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(BODY)
+                .send()
+                .await;
+            match sent {
+                Ok(response) => answer(response).await,
+                Err(reqwest_middleware::Error::Reqwest(error)) => {
+                    Outcome::Error(class_of_chain(&error), error.to_string())
+                }
+                Err(reqwest_middleware::Error::Middleware(error)) => {
+                    Outcome::Error(class_of_chain(error.as_ref()), error.to_string())
+                }
+            }
+        }
+    }
+}
+
+async fn answer(response: reqwest::Response) -> Outcome {
+    let status = response.status().as_u16();
+    Outcome::Answer(status, response.text().await.expect("the body handed back"))
+}
+
+const FAST: Policy = Policy::new()
+    .max_attempts(4)
+    .initial(Duration::from_millis(10));
+
+async fn run(
+    adapter: Adapter,
+    retry: HttpRetry,
+    script: Vec<Fault>,
+) -> (Outcome, Vec<RequestRecord>) {
+    let server = TestServer::start(Config::script(script)).await.unwrap();
+    let url = format!("{}/chat/completions", server.openai_base_url());
+    let outcome = send(adapter, retry, &url).await;
+    (outcome, server.requests())
+}
+
+#[tokio::test]
+async fn every_hint_form_is_honoured() {
+    for adapter in BOTH {
+        for hint in [
+            Hint::RetryAfterMs(300.0),
+            Hint::RetryAfterSecs(1.0),
+            Hint::RetryAfterDate(1),
+            Hint::OpenAiReset("300ms".into()),
+        ] {
+            let script = vec![Fault::RateLimit(hint.clone())];
+            let (outcome, requests) = run(adapter, HttpRetry::new(FAST), script).await;
+            assert_eq!(
+                outcome.status(),
+                Some(200),
+                "{adapter:?} {hint:?}: {outcome:?}"
+            );
+            assert_eq!(requests.len(), 2, "{adapter:?} {hint:?}");
+            assert_none_early(&requests);
+            if !matches!(hint, Hint::RetryAfterDate(_)) {
+                let gap = requests[1].at - requests[0].at;
+                assert!(
+                    gap >= Duration::from_millis(290),
+                    "{adapter:?} {hint:?}: {gap:?}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn quota_too_large_and_should_retry_false_are_sent_once_and_handed_back() {
+    for adapter in BOTH {
+        for fault in [
+            Fault::Quota,
+            Fault::TooLarge,
+            Fault::ShouldRetry(503, false),
+        ] {
+            let (outcome, requests) = run(adapter, HttpRetry::new(FAST), vec![fault.clone()]).await;
+            assert_eq!(requests.len(), 1, "{adapter:?} {fault:?}");
+            // The caller gets the server's answer itself: status and body.
+            let Outcome::Answer(status, body) = outcome else {
+                panic!("{adapter:?} {fault:?}: {outcome:?}");
+            };
+            assert_eq!(status, requests[0].status, "{adapter:?} {fault:?}");
+            assert!(body.contains("\"error\""), "{adapter:?} {fault:?}: {body}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_hint_beyond_max_delay_fails_fast_with_the_answer() {
+    for adapter in BOTH {
+        let script = vec![Fault::RateLimit(Hint::RawRetryAfter("3600".into()))];
+        let started = Instant::now();
+        let (outcome, requests) = run(adapter, HttpRetry::new(FAST), script).await;
+        assert_eq!(outcome.status(), Some(429), "{adapter:?}");
+        assert_eq!(requests.len(), 1, "{adapter:?}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{adapter:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_dropped_connection_and_an_overload_are_retried() {
+    for adapter in BOTH {
+        let script = vec![Fault::Drop, Fault::Status(529)];
+        let (outcome, requests) = run(adapter, HttpRetry::new(FAST), script).await;
+        assert_eq!(outcome.status(), Some(200), "{adapter:?}: {outcome:?}");
+        assert_eq!(requests.len(), 3, "{adapter:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_dropped_connection_at_the_last_attempt_is_the_error_returned() {
+    for adapter in BOTH {
+        let retry = HttpRetry::new(FAST.max_attempts(2));
+        let (outcome, requests) = run(adapter, retry, vec![Fault::Drop; 2]).await;
+        let Outcome::Error(class, text) = outcome else {
+            panic!("{adapter:?}: {outcome:?}");
+        };
+        assert_eq!(class, ErrorClass::Connection, "{adapter:?}: {text}");
+        assert_eq!(requests.len(), 2, "{adapter:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_hang_past_the_timeout_is_cut_and_retried() {
+    for adapter in BOTH {
+        let retry = HttpRetry::new(FAST.timeout(Duration::from_millis(300)));
+        let started = Instant::now();
+        let script = vec![Fault::Hang(Duration::from_secs(30))];
+        let (outcome, requests) = run(adapter, retry, script).await;
+        let took = started.elapsed();
+        assert_eq!(outcome.status(), Some(200), "{adapter:?}: {outcome:?}");
+        assert_eq!(requests.len(), 2, "{adapter:?}");
+        assert!(
+            took >= Duration::from_millis(300) && took < Duration::from_secs(2),
+            "{adapter:?}: {took:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_hang_at_every_attempt_ends_as_a_timeout() {
+    for adapter in BOTH {
+        let retry = HttpRetry::new(FAST.max_attempts(2).timeout(Duration::from_millis(200)));
+        let script = vec![Fault::Hang(Duration::from_secs(30)); 2];
+        let (outcome, requests) = run(adapter, retry, script).await;
+        let Outcome::Error(class, text) = outcome else {
+            panic!("{adapter:?}: {outcome:?}");
+        };
+        assert_eq!(class, ErrorClass::Timeout, "{adapter:?}: {text}");
+        assert_eq!(requests.len(), 2, "{adapter:?}");
+    }
+}
+
+static NO_RETRIES: RetryBudget = RetryBudget::new(0.0, 0);
+
+#[tokio::test]
+async fn an_empty_budget_stops_the_retries() {
+    for adapter in BOTH {
+        let retry = HttpRetry::new(FAST).budget(&NO_RETRIES);
+        let (outcome, requests) = run(adapter, retry, vec![Fault::Status(503)]).await;
+        assert_eq!(outcome.status(), Some(503), "{adapter:?}");
+        assert_eq!(requests.len(), 1, "{adapter:?}: no retry without budget");
+    }
+}
+
+static SHARED: RateLimiter = RateLimiter::new();
+
+#[tokio::test]
+async fn a_refusal_cools_down_the_callers_of_both_adapters() {
+    let server = TestServer::start(Config::script([Fault::RateLimit(Hint::RetryAfterMs(
+        500.0,
+    ))]))
+    .await
+    .unwrap();
+    let url = format!("{}/chat/completions", server.openai_base_url());
+    let retry = HttpRetry::new(FAST).limiter(&SHARED);
+    let first = tokio::spawn({
+        let url = url.clone();
+        async move { send(Adapter::Tower, retry, &url).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Arriving after the refusal, the other adapter's caller waits out the same cool-down.
+    let second = tokio::spawn(async move { send(Adapter::Middleware, retry, &url).await });
+    assert_eq!(first.await.unwrap().status(), Some(200));
+    assert_eq!(second.await.unwrap().status(), Some(200));
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3, "{requests:?}");
+    for later in &requests[1..] {
+        assert!(
+            later.at - requests[0].at >= Duration::from_millis(490),
+            "{requests:?}"
+        );
+    }
+    assert_none_early(&requests);
+}

@@ -1,0 +1,352 @@
+//! [`HttpRetry`]: the attribute's retry loop for HTTP clients one did not write —
+//! a tower [`Layer`](::tower::Layer) (async-openai, any `tower` stack) and a
+//! [`reqwest_middleware::Middleware`](::reqwest_middleware::Middleware).
+//!
+//! Same policy, classes, budget and limiter as `#[retry]`, the same
+//! classification: an error answer's body is read, so a quota 429 is told from a
+//! rate-limit 429, the server's hint (`retry-after-ms`, `retry-after` in seconds
+//! or as a date, the reset headers) is honoured and never undercut, and
+//! `x-should-retry` is obeyed. The caller gets back the last answer as an
+//! equivalent response (same status, headers and body), or the last transport
+//! error, so the client above parses it as it always did.
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+use retry_runtime::http::{self, HeaderMap};
+use retry_runtime::{
+    ClassSet, Classify, Clock, ErrorClass, Paced, Policy, RateLimiter, Retry, RetryBudget,
+    RetryEvent, Step, Throttled, TimedOut, settle_timeout, with_timeout,
+};
+
+/// A boxed error, as tower's.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The retry settings of an HTTP adapter: `#[retry]`'s keys as a value.
+///
+/// Layer it under a tower client (feature `tower`), or add it to a
+/// `reqwest_middleware::ClientBuilder` (feature `reqwest-middleware`):
+///
+/// ```
+/// use ai_retry::runtime::{ErrorClass, Policy};
+/// use ai_retry::{HttpRetry, RateLimiter};
+/// use std::time::Duration;
+///
+/// static OPENAI: RateLimiter = RateLimiter::new();
+///
+/// const POLICY: Policy = Policy::new()
+///     .max_attempts(4)
+///     .initial(Duration::from_millis(250))
+///     .timeout(Duration::from_secs(60));
+/// let retry = HttpRetry::new(POLICY)
+///     .on(ErrorClass::RateLimit | ErrorClass::Timeout | ErrorClass::Overloaded)
+///     .limiter(&OPENAI)
+///     .named("openai");
+/// assert_eq!(retry.policy().max_attempts, 4);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct HttpRetry {
+    policy: Policy,
+    classes: ClassSet,
+    budget: Option<&'static RetryBudget>,
+    limiter: Option<&'static RateLimiter>,
+    function: &'static str,
+    on_retry: Option<fn(&RetryEvent<'_, HttpFailure>)>,
+    on_give_up: Option<fn(&RetryEvent<'_, HttpFailure>)>,
+}
+
+impl HttpRetry {
+    /// Retries the transient classes (`on = transient`) under `policy`; its
+    /// `timeout` cuts each attempt (body included) and its `deadline` the call.
+    pub const fn new(policy: Policy) -> HttpRetry {
+        HttpRetry {
+            policy,
+            classes: ClassSet::TRANSIENT,
+            budget: None,
+            limiter: None,
+            function: "http",
+            on_retry: None,
+            on_give_up: None,
+        }
+    }
+
+    /// Retries only these classes.
+    pub const fn on(mut self, classes: ClassSet) -> HttpRetry {
+        self.classes = classes;
+        self
+    }
+
+    /// Draws every retry from a shared [`RetryBudget`].
+    pub const fn budget(mut self, budget: &'static RetryBudget) -> HttpRetry {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Takes a turn from `limiter` before every attempt, and tells it every
+    /// answer's rate-limit headers and every refusal.
+    pub const fn limiter(mut self, limiter: &'static RateLimiter) -> HttpRetry {
+        self.limiter = Some(limiter);
+        self
+    }
+
+    /// Names the calls in `tracing` events and metrics (default `"http"`).
+    pub const fn named(mut self, function: &'static str) -> HttpRetry {
+        self.function = function;
+        self
+    }
+
+    /// Calls `on_retry` before each sleep (`#[retry]`'s `on_retry` key).
+    pub const fn on_retry(mut self, on_retry: fn(&RetryEvent<'_, HttpFailure>)) -> HttpRetry {
+        self.on_retry = Some(on_retry);
+        self
+    }
+
+    /// Calls `on_give_up` once when the call stops retrying a failure, with
+    /// the reason (`#[retry]`'s `on_give_up` key).
+    pub const fn on_give_up(mut self, on_give_up: fn(&RetryEvent<'_, HttpFailure>)) -> HttpRetry {
+        self.on_give_up = Some(on_give_up);
+        self
+    }
+
+    /// The policy.
+    pub const fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Sends `attempt()` until it is answered with a success, fails in a way not
+    /// to retry, or the policy says stop. An error answer that is the last is
+    /// handed back as an equivalent response; else the last error, boxed.
+    pub(crate) async fn run<R, F, Fut>(
+        &self,
+        class_of: fn(&BoxError) -> ErrorClass,
+        mut attempt: F,
+    ) -> Result<R, BoxError>
+    where
+        R: HttpAnswer,
+        BoxError: From<R::ReadError>,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<R, BoxError>>,
+    {
+        let mut retry = Retry::<HttpFailure>::classified(self.policy)
+            .on(self.classes)
+            .named(self.function);
+        if let Some(budget) = self.budget {
+            retry = retry.budget(budget);
+        }
+        if let Some(on_retry) = self.on_retry {
+            retry = retry.on_retry(on_retry);
+        }
+        if let Some(on_give_up) = self.on_give_up {
+            retry = retry.on_give_up(on_give_up);
+        }
+        let mut attempts = retry.begin(Clock::Tokio);
+        let mut paced = Paced::<HttpFailure>::new();
+        loop {
+            if let Some(limiter) = self.limiter
+                && !paced.ready(limiter)
+                && let Err(failure) = paced.wait(limiter, &self.policy, &attempts).await
+            {
+                return failure.end();
+            }
+            let cut = attempts.cut_at(&self.policy);
+            let sent = std::pin::pin!(answered(attempt(), class_of, self.limiter));
+            let (timed, convert) = with_timeout(cut, sent);
+            let (result, forced) = settle_timeout(timed.await, convert);
+            let step = match self.limiter {
+                Some(limiter) => {
+                    retry.step_paced(&mut attempts, result, forced, limiter, &mut paced)
+                }
+                None => retry.step(&mut attempts, result, forced),
+            };
+            let delay = match step {
+                Step::Return(Ok(answer)) => return Ok(answer),
+                Step::Return(Err(failure)) => return failure.end(),
+                Step::Sleep(delay) => delay,
+            };
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+/// One attempt: the answer if it is a success; else its body read into a
+/// [`Failure`] (the limiter told its headers either way).
+async fn answered<R>(
+    sent: impl Future<Output = Result<R, BoxError>>,
+    class_of: fn(&BoxError) -> ErrorClass,
+    limiter: Option<&RateLimiter>,
+) -> Result<R, HttpFailure>
+where
+    R: HttpAnswer,
+    BoxError: From<R::ReadError>,
+{
+    let answer = match sent.await {
+        Ok(answer) => answer,
+        Err(error) => {
+            let class = class_of(&error);
+            return Err(HttpFailure::Transport(error, class));
+        }
+    };
+    if let Some(limiter) = limiter {
+        limiter.observe(answer.headers());
+    }
+    if (200..300).contains(&answer.status()) {
+        return Ok(answer);
+    }
+    match answer.read().await {
+        Ok(response) => Err(HttpFailure::Answered(Box::new(response))),
+        Err(error) => {
+            let error = BoxError::from(error);
+            let class = class_of(&error);
+            Err(HttpFailure::Transport(error, class))
+        }
+    }
+}
+
+/// A response an adapter can read and hand back: its status and headers, its
+/// body read whole, and an equivalent response rebuilt from what was read.
+pub trait HttpAnswer: Sized {
+    /// The error of reading the body.
+    type ReadError;
+
+    /// The status code.
+    fn status(&self) -> u16;
+
+    /// The headers.
+    fn headers(&self) -> &HeaderMap;
+
+    /// Reads the body whole.
+    fn read(self) -> impl Future<Output = Result<::http::Response<Bytes>, Self::ReadError>> + Send;
+
+    /// An equivalent response from what [`read`](HttpAnswer::read) returned.
+    fn rebuild(read: ::http::Response<Bytes>) -> Self;
+}
+
+#[cfg(feature = "reqwest")]
+impl HttpAnswer for ::reqwest::Response {
+    type ReadError = ::reqwest::Error;
+
+    fn status(&self) -> u16 {
+        self.status().as_u16()
+    }
+
+    fn headers(&self) -> &HeaderMap {
+        self.headers()
+    }
+
+    async fn read(self) -> Result<::http::Response<Bytes>, ::reqwest::Error> {
+        use ::reqwest::ResponseBuilderExt;
+        let mut builder = ::http::Response::builder()
+            .status(self.status())
+            .version(self.version())
+            .url(self.url().clone());
+        if let Some(headers) = builder.headers_mut() {
+            *headers = self.headers().clone();
+        }
+        let body = self.bytes().await?;
+        // Status, version and headers came from a valid response: cannot fail.
+        Ok(builder.body(body).unwrap_or_default())
+    }
+
+    fn rebuild(read: ::http::Response<Bytes>) -> ::reqwest::Response {
+        ::reqwest::Response::from(read)
+    }
+}
+
+/// A failed attempt of an adapter's call, as its `on_retry` / `on_give_up`
+/// hooks see it. `Display` is one line: the status and the API's message, or
+/// the transport error; never a request header, so never the API key.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum HttpFailure {
+    /// An answer with an error status, its body read.
+    Answered(Box<::http::Response<Bytes>>),
+    /// No answer: the error, and its class.
+    Transport(BoxError, ErrorClass),
+    /// Cut off by the policy's `timeout` or `deadline`.
+    TimedOut,
+    /// The limiter gave no turn in time; nothing was sent.
+    Throttled(Throttled),
+}
+
+impl HttpFailure {
+    /// The HTTP status, when the server answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            HttpFailure::Answered(response) => Some(response.status().as_u16()),
+            _ => None,
+        }
+    }
+
+    /// The call's end: an answer is handed back as an equivalent response,
+    /// anything else as the error to return.
+    fn end<R: HttpAnswer>(self) -> Result<R, BoxError> {
+        match self {
+            HttpFailure::Answered(response) => Ok(R::rebuild(*response)),
+            HttpFailure::Transport(error, _) => Err(error),
+            HttpFailure::TimedOut => Err(Box::new(TimedOut)),
+            HttpFailure::Throttled(throttled) => Err(Box::new(throttled)),
+        }
+    }
+}
+
+impl fmt::Display for HttpFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HttpFailure::Answered(response) => write!(
+                f,
+                "HTTP {}: {}",
+                response.status().as_u16(),
+                crate::message::error_message(response.body())
+            ),
+            HttpFailure::Transport(error, _) => {
+                write!(f, "{error}")?;
+                let mut source = error.source();
+                while let Some(cause) = source {
+                    write!(f, ": {cause}")?;
+                    source = cause.source();
+                }
+                Ok(())
+            }
+            HttpFailure::TimedOut => write!(f, "{TimedOut}"),
+            HttpFailure::Throttled(throttled) => write!(f, "{throttled}"),
+        }
+    }
+}
+
+impl std::error::Error for HttpFailure {}
+
+impl Classify for HttpFailure {
+    fn class(&self) -> ErrorClass {
+        match self {
+            HttpFailure::Answered(response) => http::classify(
+                response.status().as_u16(),
+                response.headers(),
+                response.body(),
+            ),
+            HttpFailure::Transport(_, class) => *class,
+            HttpFailure::TimedOut => ErrorClass::Timeout,
+            HttpFailure::Throttled(throttled) => throttled.class(),
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            HttpFailure::Answered(response) => http::server_hint(response.headers()),
+            _ => None,
+        }
+    }
+}
+
+impl From<TimedOut> for HttpFailure {
+    fn from(_: TimedOut) -> HttpFailure {
+        HttpFailure::TimedOut
+    }
+}
+
+impl From<Throttled> for HttpFailure {
+    fn from(throttled: Throttled) -> HttpFailure {
+        HttpFailure::Throttled(throttled)
+    }
+}

@@ -1,0 +1,140 @@
+//! [`HttpRetry`] as a tower [`Layer`] (feature `tower`): for any service whose
+//! request can be cloned and whose response is a `reqwest::Response` (with the
+//! `reqwest` feature) or an `http::Response<B>` — async-openai's
+//! `Client::with_http_service` among them.
+//!
+//! ```
+//! use ai_retry::HttpRetry;
+//! use ai_retry::runtime::Policy;
+//! use std::time::Duration;
+//! use tower::{Layer, Service};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! // A service that answers 503 once, then 200.
+//! let calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+//! let counted = calls.clone();
+//! let inner = tower::service_fn(move |_request: &'static str| {
+//!     let n = counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+//!     async move {
+//!         let status = if n == 0 { 503 } else { 200 };
+//!         Ok::<_, std::io::Error>(http::Response::builder().status(status).body(String::new()).unwrap())
+//!     }
+//! });
+//! let mut service = HttpRetry::new(Policy::new().initial(Duration::from_millis(1))).layer(inner);
+//! let response = service.call("hello").await.unwrap();
+//! assert_eq!(response.status(), 200);
+//! assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 2);
+//! # }
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use ::tower::{Layer, Service};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use retry_runtime::ErrorClass;
+use retry_runtime::http::HeaderMap;
+
+use crate::http_retry::{BoxError, HttpAnswer, HttpRetry};
+
+impl<S> Layer<S> for HttpRetry {
+    type Service = RetryService<S>;
+
+    fn layer(&self, inner: S) -> RetryService<S> {
+        RetryService {
+            inner,
+            retry: *self,
+        }
+    }
+}
+
+/// A service whose calls retry as [`HttpRetry`] says. Errors are boxed: the
+/// inner service's last error, or [`TimedOut`](crate::TimedOut) /
+/// [`Throttled`](crate::Throttled) when the policy or the limiter ended the call.
+#[derive(Clone, Debug)]
+pub struct RetryService<S> {
+    inner: S,
+    retry: HttpRetry,
+}
+
+impl<S, Request> Service<Request> for RetryService<S>
+where
+    S: Service<Request> + Clone + Send + 'static,
+    S::Response: HttpAnswer + Send,
+    BoxError: From<<S::Response as HttpAnswer>::ReadError>,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+    Request: Clone + Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        // tower's convention: the future takes the service polled ready and
+        // leaves a clone. Each attempt polls its own clone ready again, so a
+        // concurrency limit below is taken per attempt, not per call.
+        let fresh = self.inner.clone();
+        let service = std::mem::replace(&mut self.inner, fresh);
+        let retry = self.retry;
+        Box::pin(async move {
+            retry
+                .run(class_of_boxed, move || {
+                    attempt(service.clone(), request.clone())
+                })
+                .await
+        })
+    }
+}
+
+async fn attempt<S, Request>(mut service: S, request: Request) -> Result<S::Response, BoxError>
+where
+    S: Service<Request>,
+    S::Error: Into<BoxError>,
+{
+    std::future::poll_fn(|cx| service.poll_ready(cx))
+        .await
+        .map_err(Into::into)?;
+    service.call(request).await.map_err(Into::into)
+}
+
+/// The class of a boxed error: of the first error in its chain the runtime
+/// knows (reqwest's, I/O, timeouts), else `Permanent`.
+fn class_of_boxed(error: &BoxError) -> ErrorClass {
+    retry_runtime::class_of_chain(&**error)
+}
+
+/// `http::Response<B>` for any body that can be rebuilt from bytes (a hyper
+/// client's `Full<Bytes>`, `String`, …).
+impl<B> HttpAnswer for ::http::Response<B>
+where
+    B: http_body::Body + From<Bytes> + Send,
+    B::Data: Send,
+{
+    type ReadError = B::Error;
+
+    fn status(&self) -> u16 {
+        self.status().as_u16()
+    }
+
+    fn headers(&self) -> &HeaderMap {
+        self.headers()
+    }
+
+    async fn read(self) -> Result<::http::Response<Bytes>, B::Error> {
+        let (parts, body) = self.into_parts();
+        let body = body.collect().await?.to_bytes();
+        Ok(::http::Response::from_parts(parts, body))
+    }
+
+    fn rebuild(read: ::http::Response<Bytes>) -> ::http::Response<B> {
+        read.map(B::from)
+    }
+}
