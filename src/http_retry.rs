@@ -148,7 +148,7 @@ impl HttpRetry {
                 && !paced.ready(limiter)
                 && let Err(failure) = paced.wait(limiter, &self.policy, &attempts).await
             {
-                return failure.end();
+                return retry.gave_up_waiting(&attempts, failure).end();
             }
             let cut = attempts.cut_at(&self.policy);
             let sent = std::pin::pin!(answered(attempt(), class_of, self.limiter));

@@ -1,4 +1,11 @@
-#![doc = include_str!("../README.md")]
+// The README's first example is a reqwest call: with the features it needs the
+// README is the crate's docs, doctested; without, a pointer to it.
+#![cfg_attr(all(feature = "reqwest", feature = "tokio"), doc = include_str!("../README.md"))]
+#![cfg_attr(
+    not(all(feature = "reqwest", feature = "tokio")),
+    doc = "One attribute, `#[retry]`, makes calls to AI APIs survive rate limits, timeouts and overload. \
+           The full guide is the README, which is these docs when the `reqwest` and `tokio` features are on."
+)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -177,3 +177,58 @@ impl ResponseExt for client::Response {
         self.error_for_api_status().await
     }
 }
+
+/// The same one call on a `reqwest::blocking::Response`, for blocking
+/// functions (feature `reqwest-blocking`).
+///
+/// ```no_run
+/// use ai_retry::reqwest::ApiError;
+/// use ai_retry::reqwest::blocking::ResponseExt;
+/// use ai_retry::retry;
+///
+/// #[retry(max = 4)]
+/// fn models(client: &reqwest::blocking::Client) -> Result<String, ApiError> {
+///     let response = client
+///         .get("https://api.openai.com/v1/models")
+///         .send()?
+///         .error_for_api_status()?;
+///     Ok(response.text()?)
+/// }
+/// ```
+#[cfg(feature = "reqwest-blocking")]
+pub mod blocking {
+    use retry_runtime::RateLimiter;
+
+    use super::{ApiError, client};
+
+    /// [`ResponseExt`](super::ResponseExt), blocking.
+    pub trait ResponseExt: Sized {
+        /// The response if its status is a success; else an [`ApiError`] from
+        /// its status, headers and body.
+        fn error_for_api_status(self) -> Result<Self, ApiError>;
+
+        /// [`error_for_api_status`](ResponseExt::error_for_api_status), after
+        /// `limiter` has learned from the response's rate-limit headers.
+        fn error_for_api_status_observed(self, limiter: &RateLimiter) -> Result<Self, ApiError>;
+    }
+
+    impl ResponseExt for client::blocking::Response {
+        fn error_for_api_status(self) -> Result<client::blocking::Response, ApiError> {
+            if self.status().is_success() {
+                return Ok(self);
+            }
+            let status = self.status().as_u16();
+            let headers = self.headers().clone();
+            let body = self.bytes()?;
+            Err(ApiError::from_parts(status, &headers, &body))
+        }
+
+        fn error_for_api_status_observed(
+            self,
+            limiter: &RateLimiter,
+        ) -> Result<client::blocking::Response, ApiError> {
+            limiter.observe(self.headers());
+            self.error_for_api_status()
+        }
+    }
+}

@@ -6,25 +6,27 @@
 //! ```
 //! use ai_retry::HttpRetry;
 //! use ai_retry::runtime::Policy;
+//! use bytes::Bytes;
+//! use http_body_util::Full;
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicU32, Ordering};
 //! use std::time::Duration;
-//! use tower::{Layer, Service};
+//! use tower::{Layer, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
 //! // A service that answers 503 once, then 200.
-//! let calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+//! let calls = Arc::new(AtomicU32::new(0));
 //! let counted = calls.clone();
 //! let inner = tower::service_fn(move |_request: &'static str| {
-//!     let n = counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-//!     async move {
-//!         let status = if n == 0 { 503 } else { 200 };
-//!         Ok::<_, std::io::Error>(http::Response::builder().status(status).body(String::new()).unwrap())
-//!     }
+//!     let status = if counted.fetch_add(1, Ordering::Relaxed) == 0 { 503 } else { 200 };
+//!     let response = http::Response::builder().status(status).body(Full::new(Bytes::new()));
+//!     async move { response }
 //! });
-//! let mut service = HttpRetry::new(Policy::new().initial(Duration::from_millis(1))).layer(inner);
-//! let response = service.call("hello").await.unwrap();
+//! let service = HttpRetry::new(Policy::new().initial(Duration::from_millis(1))).layer(inner);
+//! let response = service.oneshot("hello").await.unwrap();
 //! assert_eq!(response.status(), 200);
-//! assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 2);
+//! assert_eq!(calls.load(Ordering::Relaxed), 2);
 //! # }
 //! ```
 

@@ -28,6 +28,12 @@ impl Classify for ApiError {
     }
 }
 
+impl From<ai_retry::Throttled> for ApiError {
+    fn from(throttled: ai_retry::Throttled) -> ApiError {
+        ApiError::of(throttled.class())
+    }
+}
+
 impl From<TimedOut> for ApiError {
     fn from(_: TimedOut) -> ApiError {
         ApiError::of(ErrorClass::Timeout)
@@ -439,6 +445,15 @@ async fn stops_for_budget() -> Result<(), ApiError> {
     Err(ApiError::of(ErrorClass::Server))
 }
 
+/// Cooled down for an hour by another caller's refusal.
+static COOLED: ai_retry::RateLimiter = ai_retry::RateLimiter::new();
+
+#[retry(max = 3, initial = "1ms", limiter = COOLED, on_give_up = gave_up)]
+async fn stops_for_limiter(calls: &AtomicU32) -> Result<(), ApiError> {
+    calls.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
+
 #[tokio::test(start_paused = true)]
 async fn every_give_up_says_why() {
     use ai_retry::GiveUp;
@@ -455,6 +470,14 @@ async fn every_give_up_says_why() {
     assert!(stops_for(hinted).await.is_err());
     assert!(stops_at_deadline().await.is_err());
     assert!(stops_for_budget().await.is_err());
+    let turn = COOLED.turn(Duration::ZERO).await.unwrap();
+    COOLED.failed(turn, ErrorClass::RateLimit, Some(Duration::from_secs(3600)));
+    let calls = AtomicU32::new(0);
+    assert_eq!(
+        stops_for_limiter(&calls).await.unwrap_err().class,
+        ErrorClass::RateLimit
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "no turn, no request");
     assert_eq!(
         *GAVE_UP.lock().unwrap(),
         [
@@ -463,6 +486,7 @@ async fn every_give_up_says_why() {
             ("stops_for", 1, GiveUp::HintBeyondMaxDelay),
             ("stops_at_deadline", 2, GiveUp::Deadline),
             ("stops_for_budget", 1, GiveUp::Budget),
+            ("stops_for_limiter", 1, GiveUp::Limiter),
         ]
     );
 }

@@ -161,3 +161,41 @@ async fn an_empty_budget_stops_the_retries() {
     assert_eq!(error.status(), Some(503));
     assert_eq!(server.requests().len(), 1, "no retry without budget");
 }
+
+mod blocking {
+    use super::*;
+    use ai_retry::reqwest::blocking::ResponseExt;
+
+    #[retry(max = 3, initial = "10ms")]
+    fn chat(client: &reqwest::blocking::Client, url: &str) -> Result<String, ApiError> {
+        let response = client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body().to_string())
+            .send()?
+            .error_for_api_status()?;
+        Ok(response.text()?)
+    }
+
+    fn run(script: Vec<Fault>) -> (Result<String, ApiError>, Vec<retry_testkit::RequestRecord>) {
+        let server = TestServer::start_in_thread(Config::script(script)).unwrap();
+        let url = format!("{}/chat/completions", server.openai_base_url());
+        let client = ai_retry_examples::http_client_blocking(Duration::from_secs(5)).unwrap();
+        (chat(&client, &url), server.requests())
+    }
+
+    #[test]
+    fn a_hint_is_honoured_and_quota_is_not_retried() {
+        let (result, requests) = run(vec![Fault::RateLimit(Hint::RetryAfterMs(300.0))]);
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(requests.len(), 2);
+        assert!(requests[1].at - requests[0].at >= Duration::from_millis(290));
+        assert_none_early(&requests);
+
+        let (result, requests) = run(vec![Fault::Quota]);
+        let error = result.unwrap_err();
+        assert_eq!(error.class(), ErrorClass::Permanent, "{error}");
+        assert_eq!(error.status(), Some(429));
+        assert_eq!(requests.len(), 1);
+    }
+}

@@ -223,11 +223,12 @@ impl Limiter {
         let Some((expr, span, paced)) = &self.paced else {
             return quote!();
         };
-        let (private, attempts, policy, from_result) = (
+        let (private, attempts, policy, from_result, retry) = (
             &self.private,
             &self.attempts,
             &self.policy,
             &self.from_result,
+            &self.retry,
         );
         let limiter = format_ident!("__ai_limiter", span = Span::mixed_site());
         let error = format_ident!("__ai_error", span = Span::mixed_site());
@@ -253,6 +254,7 @@ impl Limiter {
                 if !#private::Paced::ready(&mut #paced, #limiter) {
                     let #waiting = #wait #call_args;
                     if let ::core::result::Result::Err(#error) = #waiting #awaited {
+                        let #error = #retry.gave_up_waiting(&#attempts, #error);
                         return #from_result(::core::result::Result::Err(#error));
                     }
                 }

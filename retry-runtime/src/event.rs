@@ -65,11 +65,13 @@ pub enum GiveUp {
     Deadline,
     /// The shared retry budget is spent.
     Budget,
+    /// The rate limiter could give no turn within `max_delay` or the deadline.
+    Limiter,
 }
 
 impl GiveUp {
     /// A short, stable name: `not_retryable`, `max_attempts`, `hint_beyond_max_delay`,
-    /// `deadline`, `budget`.
+    /// `deadline`, `budget`, `limiter`.
     pub const fn name(self) -> &'static str {
         match self {
             GiveUp::NotRetryable => "not_retryable",
@@ -77,6 +79,7 @@ impl GiveUp {
             GiveUp::HintBeyondMaxDelay => "hint_beyond_max_delay",
             GiveUp::Deadline => "deadline",
             GiveUp::Budget => "budget",
+            GiveUp::Limiter => "limiter",
         }
     }
 }
@@ -89,6 +92,7 @@ impl std::fmt::Display for GiveUp {
             GiveUp::HintBeyondMaxDelay => "the server asks for a wait above max_delay",
             GiveUp::Deadline => "the next attempt could not start before the deadline",
             GiveUp::Budget => "the retry budget is spent",
+            GiveUp::Limiter => "the rate limiter gives no turn in time",
         })
     }
 }

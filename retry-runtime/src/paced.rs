@@ -167,8 +167,10 @@ impl<E> Retry<E> {
         let mut attempts = self.begin(Clock::Std);
         let mut paced = Paced::<E>::new();
         loop {
-            if !paced.ready(limiter) {
-                paced.wait_blocking(limiter, &self.policy, &attempts)?;
+            if !paced.ready(limiter)
+                && let Err(error) = paced.wait_blocking(limiter, &self.policy, &attempts)
+            {
+                return Err(self.gave_up_waiting(&attempts, error));
             }
             match self.step_paced(&mut attempts, attempt(), None, limiter, &mut paced) {
                 Step::Return(result) => return result,
@@ -211,8 +213,10 @@ impl<E> Retry<E> {
         let mut attempts = self.begin(Clock::Tokio);
         let mut paced = Paced::<E>::new();
         loop {
-            if !paced.ready(limiter) {
-                paced.wait(limiter, &self.policy, &attempts).await?;
+            if !paced.ready(limiter)
+                && let Err(error) = paced.wait(limiter, &self.policy, &attempts).await
+            {
+                return Err(self.gave_up_waiting(&attempts, error));
             }
             let result = attempt().await;
             let delay = match self.step_paced(&mut attempts, result, None, limiter, &mut paced) {

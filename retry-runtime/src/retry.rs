@@ -276,6 +276,19 @@ impl<E> Retry<E> {
 }
 
 impl<E> Retry<E> {
+    /// The call ends because the rate limiter gave no turn in time: tells
+    /// `on_give_up`, `tracing` and metrics (reason [`GiveUp::Limiter`]) and
+    /// returns `error`, the one the call returns. For loops that wait with
+    /// [`Paced`](crate::Paced).
+    #[cold]
+    #[inline(never)]
+    pub fn gave_up_waiting(&self, attempts: &Attempts, error: E) -> E {
+        let class = self.class(&error, None);
+        let hint = self.server_hint.and_then(|hint| hint(&error));
+        self.give_up(attempts, &error, class, hint, GiveUp::Limiter);
+        error
+    }
+
     /// The loop stops with `error`: tell `on_give_up` and `tracing` why.
     #[cold]
     fn give_up(

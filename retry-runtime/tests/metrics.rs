@@ -122,3 +122,23 @@ fn limiter_waits_are_a_histogram() {
     assert!(!waits.is_empty(), "{histograms:?}");
     assert!(waits.iter().all(|w| *w < 0.5), "{waits:?}");
 }
+
+#[test]
+fn a_limiter_that_gives_no_turn_is_a_give_up() {
+    static COOLED: RateLimiter = RateLimiter::new();
+    let turn = COOLED.turn_blocking(Duration::ZERO).unwrap();
+    COOLED.failed(turn, ErrorClass::RateLimit, Some(Duration::from_secs(3600)));
+    let (counters, _) = seen(|| {
+        let result: io::Result<()> = Retry::classified(Policy::new())
+            .named("cooled")
+            .run_limited(&COOLED, || unreachable!("no turn, no attempt"));
+        assert_eq!(result.unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    });
+    assert_eq!(
+        counters[&key(
+            "ai_retry_give_ups_total",
+            &[("function", "cooled"), ("reason", "limiter")]
+        )],
+        1
+    );
+}
