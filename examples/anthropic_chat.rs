@@ -7,7 +7,9 @@
 use std::process::ExitCode;
 
 use ai_retry_examples::anthropic::Anthropic;
-use ai_retry_examples::demo::{self, Provider};
+use ai_retry_examples::demo::{self, ChatArgs, Provider};
+
+const ABOUT: &str = "One chat call to {ANTHROPIC_BASE_URL}/v1/messages through #[retry], 529 overload included: the answer on stdout, each retry on stderr.";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -15,12 +17,13 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<String, ai_retry_examples::ApiError> {
-    let backend = demo::backend(Provider::Anthropic, false).await?;
+    let args = ChatArgs::parse(Provider::Anthropic, ABOUT);
+    let backend = demo::backend(Provider::Anthropic, false, args.timeout).await?;
     let client = Anthropic::new(
         &backend.base_url,
         backend.api_key.clone(),
         &backend.model,
         backend.timeout,
     )?;
-    client.chat(&demo::prompt()).await
+    client.chat(&args.prompt()).await
 }

@@ -8,8 +8,10 @@
 
 use std::process::ExitCode;
 
-use ai_retry_examples::demo::{self, Provider};
+use ai_retry_examples::demo::{self, ChatArgs, Provider};
 use ai_retry_examples::openai_sdk;
+
+const ABOUT: &str = "One chat call through async-openai 0.43 with ai-retry's tower layer: the answer on stdout, each retry on stderr.";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -17,7 +19,8 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<String, Box<dyn std::error::Error>> {
-    let backend = demo::backend(Provider::OpenAi, false).await?;
+    let args = ChatArgs::parse(Provider::OpenAi, ABOUT);
+    let backend = demo::backend(Provider::OpenAi, false, args.timeout).await?;
     let client = openai_sdk::for_backend(&backend)?;
-    Ok(openai_sdk::ask(&client, &backend.model, &demo::prompt()).await?)
+    Ok(openai_sdk::ask(&client, &backend.model, &args.prompt()).await?)
 }

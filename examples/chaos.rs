@@ -6,15 +6,34 @@
 
 use std::process::ExitCode;
 
-use ai_retry_examples::chaos::{DEADLINE, SLACK, Soak, soak};
+use ai_retry_examples::chaos::{DEADLINE, MEMORY_GROWTH, MEMORY_SLACK_KIB, SLACK, Soak, soak};
+use clap::Parser;
+
+/// The chaos soak: the OpenAI client against retry-testkit's chaos mode (every
+/// fault at random, absurd headers included). Checks that every call ends in
+/// Ok or its last attempt's error, within its deadline, with no panic, no early
+/// retry, no API key in an error, and flat memory; exit 1 if any promise broke.
+#[derive(Debug, Parser)]
+#[command(name = "chaos", version)]
+struct Args {
+    /// Calls in all.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
+    calls: u64,
+    /// Calls in flight at once.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    concurrency: u64,
+    /// The chaos seed: the same seed replays the same faults.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
 
 fn main() -> ExitCode {
-    let plan = match parse(std::env::args().skip(1)) {
-        Ok(plan) => plan,
-        Err(error) => {
-            eprintln!("chaos: {error}\nusage: chaos [--calls N] [--concurrency C] [--seed S]");
-            return ExitCode::from(2);
-        }
+    let args = Args::parse();
+    let plan = Soak {
+        calls: args.calls as usize,
+        concurrency: args.concurrency as usize,
+        seed: args.seed,
+        progress: args.calls >= 5_000,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -52,11 +71,16 @@ fn main() -> ExitCode {
         report.lost_errors.len(),
         report.leaked_secrets
     );
-    println!(
-        "resident memory: {} KiB after the first batch, {} KiB at the end",
-        report.rss_kib.0, report.rss_kib.1
-    );
     println!("resident memory at each tenth, KiB: {:?}", report.rss_trace);
+    match report.memory_growth() {
+        None if report.rss_trace.len() >= 10 => println!(
+            "memory flat: the last tenth within {:.0}% + {} MiB of the middle tenth",
+            MEMORY_GROWTH * 100.0,
+            MEMORY_SLACK_KIB / 1024
+        ),
+        None => println!("memory: too short a run to judge"),
+        Some(_) => {}
+    }
     let problems = report.problems();
     if problems.is_empty() {
         println!("all promises held");
@@ -65,25 +89,4 @@ fn main() -> ExitCode {
         problems.iter().for_each(|p| eprintln!("BROKEN: {p}"));
         ExitCode::FAILURE
     }
-}
-
-fn parse(mut args: impl Iterator<Item = String>) -> Result<Soak, String> {
-    let mut plan = Soak {
-        calls: 500,
-        concurrency: 50,
-        seed: 1,
-    };
-    while let Some(flag) = args.next() {
-        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let number = value
-            .parse::<u64>()
-            .map_err(|_| format!("{flag} takes a number, not {value:?}"))?;
-        match flag.as_str() {
-            "--calls" => plan.calls = number as usize,
-            "--concurrency" => plan.concurrency = (number as usize).max(1),
-            "--seed" => plan.seed = number,
-            _ => return Err(format!("unknown option {flag}")),
-        }
-    }
-    Ok(plan)
 }

@@ -19,7 +19,7 @@ use retry_testkit::{Config, RateLimit, TestServer};
 
 /// N openai_chat calls from one process, sharing one rate limiter.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(name = "load", version, about)]
 struct Args {
     /// Calls in all.
     #[arg(long, default_value_t = 100)]

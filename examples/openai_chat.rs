@@ -8,7 +8,9 @@
 
 use std::process::ExitCode;
 
-use ai_retry_examples::demo::{self, Provider};
+use ai_retry_examples::demo::{self, ChatArgs, Provider};
+
+const ABOUT: &str = "One chat call to {OPENAI_BASE_URL}/chat/completions through #[retry]: the answer on stdout, each retry on stderr.";
 use ai_retry_examples::openai::OpenAi;
 
 #[tokio::main]
@@ -17,7 +19,8 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<String, ai_retry_examples::ApiError> {
-    let backend = demo::backend(Provider::OpenAi, false).await?;
+    let args = ChatArgs::parse(Provider::OpenAi, ABOUT);
+    let backend = demo::backend(Provider::OpenAi, false, args.timeout).await?;
     let client = OpenAi::for_backend(&backend)?;
-    client.chat(&demo::prompt()).await
+    client.chat(&args.prompt()).await
 }

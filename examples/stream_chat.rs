@@ -5,7 +5,9 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use ai_retry_examples::demo::{self, Provider};
+use ai_retry_examples::demo::{self, ChatArgs, Provider};
+
+const ABOUT: &str = "A streamed chat call, retried until the first token and never after: tokens on stdout as they come, each retry on stderr.";
 use ai_retry_examples::openai::OpenAi;
 
 #[tokio::main]
@@ -16,18 +18,20 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => {
-            eprintln!("\nerror: {error}");
+            eprintln!();
+            demo::fail(&error);
             ExitCode::FAILURE
         }
     }
 }
 
 async fn run() -> Result<(), ai_retry_examples::ApiError> {
-    let backend = demo::backend(Provider::OpenAi, false).await?;
+    let args = ChatArgs::parse(Provider::OpenAi, ABOUT);
+    let backend = demo::backend(Provider::OpenAi, false, args.timeout).await?;
     let client = OpenAi::for_backend(&backend)?;
     let mut stdout = std::io::stdout();
     client
-        .chat_stream(&demo::prompt(), |token| {
+        .chat_stream(&args.prompt(), |token| {
             let _ = write!(stdout, "{token}");
             let _ = stdout.flush();
         })

@@ -1,6 +1,6 @@
 //! [`HttpRetry`]: the attribute's retry loop for HTTP clients one did not write —
-//! a tower [`Layer`](::tower::Layer) (async-openai, any `tower` stack) and a
-//! [`reqwest_middleware::Middleware`](::reqwest_middleware::Middleware).
+//! a tower `Layer` (feature `tower`: async-openai, any `tower` stack) and a
+//! `reqwest_middleware::Middleware` (feature `reqwest-middleware`).
 //!
 //! Same policy, classes, budget and limiter as `#[retry]`, the same
 //! classification: an error answer's body is read, so a quota 429 is told from a

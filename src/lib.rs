@@ -65,7 +65,7 @@
 /// ```compile_fail
 /// use ai_retry::retry;
 ///
-/// #[retry(backoff = "expo")] // unknown backoff `expo`; did you mean `exp`?
+/// #[retry(backoff = "expo")] // unknown backoff `expo` (did you mean `exp`?); expected one of …
 /// fn fetch() -> std::io::Result<()> {
 ///     Ok(())
 /// }

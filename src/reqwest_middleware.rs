@@ -1,4 +1,4 @@
-//! [`HttpRetry`] as a [`reqwest_middleware::Middleware`](::reqwest_middleware::Middleware)
+//! [`HttpRetry`] as a `reqwest_middleware::Middleware`
 //! (feature `reqwest-middleware`).
 //!
 //! ```no_run

@@ -38,7 +38,15 @@ pub struct Soak {
     pub concurrency: usize,
     /// The chaos seed.
     pub seed: u64,
+    /// Print a line to stderr at each tenth of the run.
+    pub progress: bool,
 }
+
+/// The run's memory is flat when the last tenth's resident memory is within
+/// this share of the middle tenth's, plus [`MEMORY_SLACK_KIB`].
+pub const MEMORY_GROWTH: f64 = 0.10;
+/// Allocator noise allowed on top of [`MEMORY_GROWTH`], in KiB.
+pub const MEMORY_SLACK_KIB: u64 = 4 * 1024;
 
 /// What a soak saw. `problems()` lists every broken promise.
 #[derive(Debug, Default)]
@@ -98,8 +106,25 @@ impl Report {
                 self.early
             ));
         }
+        if let Some(why) = self.memory_growth() {
+            problems.push(why);
+        }
         problems.extend(self.lost_errors.iter().take(5).cloned());
         problems
+    }
+
+    /// Whether resident memory kept growing after its plateau: the last tenth
+    /// against the middle one (by then the pools, the runtime and the
+    /// server's bounded log have their size). `None` when flat, or when the
+    /// run is too short to have ten tenths.
+    pub fn memory_growth(&self) -> Option<String> {
+        let (&plateau, &last) = (self.rss_trace.get(4)?, self.rss_trace.get(9)?);
+        let allowed = plateau + (plateau as f64 * MEMORY_GROWTH) as u64 + MEMORY_SLACK_KIB;
+        (last > allowed).then(|| {
+            format!(
+                "resident memory grew from {plateau} KiB at the middle of the run to {last} KiB at its end (allowed {allowed} KiB)"
+            )
+        })
     }
 }
 
@@ -154,8 +179,20 @@ pub async fn soak(plan: Soak) -> Result<Report, ApiError> {
         if report.rss_kib.0 == 0 {
             report.rss_kib.0 = rss_kib();
         }
-        if done * 10 / plan.calls.max(1) > report.rss_trace.len() {
-            report.rss_trace.push(rss_kib());
+        // One reading per tenth of the run (a batch may span several tenths).
+        let tenths = done * 10 / plan.calls.max(1);
+        if tenths > report.rss_trace.len() {
+            let rss = rss_kib();
+            report.rss_trace.resize(tenths, rss);
+            if plan.progress {
+                eprintln!(
+                    "chaos: {done}/{} calls in {:.1?}, {} ok, resident memory {} KiB",
+                    plan.calls,
+                    start.elapsed(),
+                    report.ok,
+                    rss
+                );
+            }
         }
     }
     report.rss_kib.1 = rss_kib();
@@ -170,7 +207,13 @@ fn record(
 ) {
     let mut last: HashMap<&str, &RequestRecord> = HashMap::new();
     for request in &requests {
-        let kind = request.fault.split(" (").next().unwrap_or("").to_string();
+        // `429:retry-after=2` counts as `429`, `hang=1s` as `hang`.
+        let kind = request
+            .fault
+            .split([':', '='])
+            .next()
+            .unwrap_or("")
+            .to_string();
         *report.faults.entry(kind).or_default() += 1;
         report.early += usize::from(request.early);
         if let Some(key) = &request.idempotency_key {

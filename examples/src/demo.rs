@@ -18,49 +18,126 @@ pub const REAL_TIMEOUT: Duration = Duration::from_secs(120);
 /// The request timeout against the local server.
 pub const LOCAL_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The command line's words as the prompt, or [`DEFAULT_PROMPT`].
-pub fn prompt() -> String {
-    let words: Vec<String> = std::env::args().skip(1).collect();
-    if words.is_empty() {
-        DEFAULT_PROMPT.to_string()
-    } else {
-        words.join(" ")
+/// The chat examples' command line: the prompt, and the request timeout.
+#[derive(Debug, clap::Parser)]
+#[command(version)]
+pub struct ChatArgs {
+    /// What to ask, in as many words as you like (default: a question about jitter).
+    pub prompt: Vec<String>,
+
+    /// Cut each request off after this long, e.g. 30s (default 120s against
+    /// the real API, 10s against the local server).
+    #[arg(long, env = "AI_RETRY_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub timeout: Option<Duration>,
+}
+
+impl ChatArgs {
+    /// Parses the command line of an example that talks to `provider`, said in
+    /// `about`; bad input exits 2 with clap's message.
+    pub fn parse(provider: Provider, about: &'static str) -> ChatArgs {
+        use clap::{CommandFactory, FromArgMatches};
+        let (key, url, default_url, model, default_model) = provider.vars();
+        let variables = [
+            (
+                key,
+                "the API key; unset, the example runs against retry-testkit on 127.0.0.1"
+                    .to_string(),
+            ),
+            (url, format!("the API's base URL (default {default_url})")),
+            (model, format!("the model (default {default_model})")),
+            ("AI_RETRY_TIMEOUT", "as --timeout".to_string()),
+            (
+                "REDIS_URL",
+                "share the rate limiter with other processes (redis://…)".to_string(),
+            ),
+        ];
+        let environment: String = variables
+            .iter()
+            .map(|(name, what)| format!("\n  {name:<20} {what}"))
+            .collect();
+        // `--version` and the usage line name the example, not its package.
+        let name = std::env::args_os()
+            .next()
+            .and_then(|path| {
+                Some(
+                    std::path::Path::new(&path)
+                        .file_stem()?
+                        .to_string_lossy()
+                        .into_owned(),
+                )
+            })
+            .unwrap_or_else(|| "chat".into());
+        let matches = ChatArgs::command()
+            .name(name)
+            .about(about)
+            .after_help(format!("Environment:{environment}"))
+            .get_matches();
+        ChatArgs::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
+    }
+
+    /// The words as the prompt, or [`DEFAULT_PROMPT`].
+    pub fn prompt(&self) -> String {
+        if self.prompt.is_empty() {
+            DEFAULT_PROMPT.to_string()
+        } else {
+            self.prompt.join(" ")
+        }
     }
 }
 
-/// One line on stderr per retry: which attempt failed, how, and the wait.
+/// A duration in seconds as people write it: `2 s`, `0.3 s`, `2.31 s`.
+pub fn seconds(duration: Duration) -> String {
+    let text = format!("{:.2}", duration.as_secs_f64());
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text} s")
+}
+
+/// One line on stderr per retry: which attempt of how many failed, its class
+/// and the server's hint, the error, and the wait.
 pub fn log_retry<E: std::fmt::Display>(event: &RetryEvent<'_, E>) {
     let class = event.class.map_or("unclassified", |c| c.name());
+    let hint = event
+        .server_hint
+        .map(|hint| format!(", server asked {}", seconds(hint)))
+        .unwrap_or_default();
     // The turn comes after the sleep, where the two overlap: say when the
     // limiter holds the call longer than its own delay.
     let limiter = match event.limiter_wait {
         Some(wait) if wait > event.delay => format!(
-            " (the rate limiter holds every caller of the key for {:.2}s)",
-            wait.as_secs_f64()
+            " (the rate limiter holds every caller of the key for {})",
+            seconds(wait)
         ),
         _ => String::new(),
     };
     eprintln!(
-        "retry: attempt {} failed ({class}: {}); next attempt in {:.2}s{limiter}",
+        "retry: attempt {}/{} failed ({class}{hint}): {}; next attempt in {}{limiter}",
         event.attempt,
+        event.max_attempts,
         event.error,
-        event.delay.as_secs_f64()
+        seconds(event.delay)
     );
 }
 
-/// One line on stderr when the call stops retrying: after which attempt, and why.
+/// Why the example's call stopped retrying, said by [`finish`] beside the error.
+static GAVE_UP: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Notes after which attempt the call stopped, and why, for [`finish`] to say
+/// with the error (an example makes one call: the last give-up is its own).
 pub fn log_give_up<E>(event: &RetryEvent<'_, E>) {
     let Some(reason) = event.give_up else {
         return;
     };
     let why = match (reason, event.server_hint) {
-        (ai_retry::GiveUp::HintBeyondMaxDelay, Some(hint)) => format!(
-            "the server asks for {:.0}s, above max_delay",
-            hint.as_secs_f64()
-        ),
+        (ai_retry::GiveUp::HintBeyondMaxDelay, Some(hint)) => {
+            format!("the server asks for {}, above max_delay", seconds(hint))
+        }
         _ => reason.to_string(),
     };
-    eprintln!("giving up after attempt {}: {why}", event.attempt);
+    let said = format!(
+        "gave up after attempt {} of {}: {why}",
+        event.attempt, event.max_attempts
+    );
+    *GAVE_UP.lock().unwrap_or_else(|e| e.into_inner()) = Some(said);
 }
 
 /// Where the example sends its requests.
@@ -161,9 +238,16 @@ pub fn or_default(value: Option<String>, default: &str) -> String {
 
 /// The real API when its key is set; else `retry-testkit` on 127.0.0.1 with the
 /// demo script, said on stderr. `in_thread` serves it from a thread of its own,
-/// for blocking clients.
-pub async fn backend(provider: Provider, in_thread: bool) -> Result<Backend, ApiError> {
-    let backend = local_or_real(provider, in_thread).await?;
+/// for blocking clients; `timeout` replaces the default request timeout.
+pub async fn backend(
+    provider: Provider,
+    in_thread: bool,
+    timeout: Option<Duration>,
+) -> Result<Backend, ApiError> {
+    let mut backend = local_or_real(provider, in_thread).await?;
+    if let Some(timeout) = timeout {
+        backend.timeout = timeout;
+    }
     match in_thread {
         false => share_limiter(provider.limiter(), &backend).await?,
         true if std::env::var_os("REDIS_URL").is_some() => eprintln!(
@@ -233,7 +317,8 @@ async fn local_or_real(provider: Provider, in_thread: bool) -> Result<Backend, A
     })
 }
 
-/// The answer on stdout and exit 0, or one line on stderr and exit 1.
+/// The answer on stdout and exit 0, or one line on stderr and exit 1: the
+/// error, with after how many attempts and why the call stopped.
 pub fn finish<E: std::fmt::Display>(result: Result<String, E>) -> ExitCode {
     match result {
         Ok(answer) => {
@@ -241,9 +326,17 @@ pub fn finish<E: std::fmt::Display>(result: Result<String, E>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => {
-            eprintln!("error: {error}");
+            fail(&error);
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The one error line.
+pub fn fail(error: &dyn std::fmt::Display) {
+    match GAVE_UP.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        Some(why) => eprintln!("error: {error} ({why})"),
+        None => eprintln!("error: {error}"),
     }
 }
 

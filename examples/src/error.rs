@@ -33,6 +33,8 @@ pub enum ApiError {
     Incomplete {
         /// Tokens received before it ended.
         tokens: usize,
+        /// The terminator that never came.
+        terminator: &'static str,
     },
     /// The client could not be set up (bad base URL, TLS).
     Setup(String),
@@ -69,10 +71,11 @@ impl fmt::Display for ApiError {
             ApiError::TimedOut => write!(f, "the attempt timed out"),
             ApiError::Throttled(throttled) => write!(f, "{throttled}"),
             ApiError::Malformed(why) => write!(f, "malformed response: {why}"),
-            ApiError::Incomplete { tokens } => {
+            ApiError::Incomplete { tokens, terminator } => {
+                let plural = if *tokens == 1 { "" } else { "s" };
                 write!(
                     f,
-                    "the stream ended after {tokens} tokens, before its terminator"
+                    "the connection closed after {tokens} token{plural}, before {terminator}"
                 )
             }
             ApiError::Setup(why) => write!(f, "cannot set up the client: {why}"),

@@ -114,7 +114,7 @@ impl OpenAi {
         let mut stream = TokenStream::new(response, Dialect::OpenAi);
         match stream.next_token().await? {
             Some(first) => Ok((stream, first)),
-            None => Err(ApiError::Incomplete { tokens: 0 }),
+            None => Err(stream.incomplete()),
         }
     }
 

@@ -53,14 +53,25 @@ impl TokenStream {
                     return Ok(None);
                 }
             }
-            match self.response.chunk().await? {
-                Some(bytes) => self.buffer.push_str(&String::from_utf8_lossy(&bytes)),
-                None => {
-                    return Err(ApiError::Incomplete {
-                        tokens: self.tokens,
-                    });
-                }
+            match self.response.chunk().await {
+                Ok(Some(bytes)) => self.buffer.push_str(&String::from_utf8_lossy(&bytes)),
+                // A timeout stays a timeout; a body cut off mid-chunk is the
+                // stream ending early, said as such rather than as reqwest's
+                // "error decoding response body".
+                Err(error) if error.is_timeout() => return Err(error.into()),
+                Ok(None) | Err(_) => return Err(self.incomplete()),
             }
+        }
+    }
+
+    /// The stream closed before its terminator.
+    pub fn incomplete(&self) -> ApiError {
+        ApiError::Incomplete {
+            tokens: self.tokens,
+            terminator: match self.dialect {
+                Dialect::OpenAi => "[DONE]",
+                Dialect::Anthropic => "message_stop",
+            },
         }
     }
 

@@ -69,11 +69,12 @@ fn openai_chat_with_no_key_retries_and_answers() {
         .collect();
     assert_eq!(retries.len(), 2, "{stderr}");
     assert!(
-        retries[0].contains("attempt 1 failed (RateLimit: HTTP 429"),
+        retries[0]
+            .starts_with("retry: attempt 1/4 failed (RateLimit, server asked 1 s): HTTP 429: "),
         "{stderr}"
     );
     assert!(
-        retries[1].contains("attempt 2 failed (Overloaded: HTTP 503"),
+        retries[1].starts_with("retry: attempt 2/4 failed (Overloaded): HTTP 503: "),
         "{stderr}"
     );
 }
@@ -95,6 +96,10 @@ fn a_final_failure_is_one_line_and_exit_1_with_no_secret() {
         .filter(|l| l.starts_with("error: "))
         .collect();
     assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].ends_with("(gave up after attempt 4 of 4: no attempts left)"),
+        "{stderr}"
+    );
     assert_eq!(
         stderr.lines().filter(|l| l.starts_with("retry: ")).count(),
         3,
@@ -190,8 +195,79 @@ fn giving_up_says_why() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("giving up after attempt 1: the server asks for 60s, above max_delay"),
+        stderr
+            .lines()
+            .any(|line| line.starts_with("error: HTTP 429: ")
+                && line.ends_with(
+                    "(gave up after attempt 1 of 4: the server asks for 60 s, above max_delay)"
+                )),
         "{stderr}"
     );
     assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn every_example_answers_help_version_and_bad_input() {
+    for name in [
+        "openai_chat",
+        "anthropic_chat",
+        "blocking_chat",
+        "stream_chat",
+        "async_openai_chat",
+        "chaos",
+        "load",
+    ] {
+        let run = |arg: &str| {
+            Command::new(example(name))
+                .arg(arg)
+                .env_remove("OPENAI_API_KEY")
+                .env_remove("ANTHROPIC_API_KEY")
+                .output()
+                .expect("the example runs")
+        };
+        let help = run("--help");
+        let text = String::from_utf8_lossy(&help.stdout);
+        assert!(help.status.success(), "{name} --help");
+        assert!(text.contains(&format!("Usage: {name}")), "{name}: {text}");
+        let version = run("--version");
+        assert_eq!(
+            String::from_utf8_lossy(&version.stdout).trim(),
+            format!("{name} {}", env!("CARGO_PKG_VERSION"))
+        );
+        // Bad input: one error line (and clap's pointer to --help), exit 2, no request sent.
+        let bad = run("--bogus");
+        let stderr = String::from_utf8_lossy(&bad.stderr);
+        assert_eq!(bad.status.code(), Some(2), "{name}: {stderr}");
+        let first = stderr.lines().next().unwrap_or_default();
+        assert_eq!(
+            first, "error: unexpected argument '--bogus' found",
+            "{name}"
+        );
+        // clap's error, a tip, the usage line and a pointer to --help; never the help itself.
+        assert!(stderr.lines().count() <= 8, "{name}: {stderr}");
+        assert!(!stderr.contains("retry-testkit at"), "{name}: {stderr}");
+    }
+}
+
+#[test]
+fn the_timeout_option_turns_a_hang_into_a_timeout() {
+    let server = TestServer::start_in_thread(Config::script([
+        Fault::Hang(std::time::Duration::from_secs(30)),
+        Fault::Ok,
+    ]))
+    .unwrap();
+    let output = Command::new(example("openai_chat"))
+        .args(["--timeout", "300ms", "hello from the test"])
+        .env("OPENAI_API_KEY", "sk-test")
+        .env("OPENAI_BASE_URL", server.openai_base_url())
+        .env_remove("REDIS_URL")
+        .output()
+        .expect("the example runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.starts_with("retry: attempt 1/4 failed (Timeout): "),
+        "{stderr}"
+    );
+    assert_eq!(server.requests().len(), 2);
 }

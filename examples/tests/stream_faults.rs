@@ -48,8 +48,12 @@ async fn a_stream_that_dies_after_tokens_is_an_error_and_not_replayed() {
     assert_eq!(requests, 1, "never replayed after the first token");
     assert_eq!(printed.split_inclusive(' ').count(), 3, "{printed:?}");
     assert!(
-        matches!(error, ApiError::Transport(_) | ApiError::Incomplete { .. }),
-        "{error}"
+        matches!(error, ApiError::Incomplete { tokens: 3, .. }),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "the connection closed after 3 tokens, before [DONE]"
     );
 }
 
@@ -68,7 +72,11 @@ async fn a_hanging_stream_request_times_out_and_is_retried() {
 #[tokio::test]
 async fn an_incomplete_stream_is_classified_as_connection() {
     assert_eq!(
-        ApiError::Incomplete { tokens: 2 }.class(),
+        ApiError::Incomplete {
+            tokens: 2,
+            terminator: "[DONE]"
+        }
+        .class(),
         ErrorClass::Connection
     );
 }

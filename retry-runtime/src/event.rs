@@ -25,6 +25,9 @@ pub struct RetryEvent<'a, E> {
     pub function: &'static str,
     /// The attempt that just failed, 1-based.
     pub attempt: u32,
+    /// Attempts in all, the first included: the policy's `max` (or the test
+    /// switch's cap), for "attempt 2/4".
+    pub max_attempts: u32,
     /// Its error.
     pub error: &'a E,
     /// The error's class, when the loop classifies (`on = …`, not `any` or `when`).

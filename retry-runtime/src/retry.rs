@@ -208,10 +208,7 @@ impl<E> Retry<E> {
             return stop(GiveUp::NotRetryable);
         }
         let testing = crate::testing::switch();
-        let max_attempts = match testing.and_then(|t| t.max_attempts) {
-            Some(cap) => cap.min(self.policy.max_attempts),
-            None => self.policy.max_attempts,
-        };
+        let max_attempts = self.max_attempts();
         if attempt >= max_attempts {
             return stop(GiveUp::MaxAttempts);
         }
@@ -247,6 +244,7 @@ impl<E> Retry<E> {
         let event = RetryEvent {
             function: self.function,
             attempt,
+            max_attempts,
             error,
             class,
             delay,
@@ -289,6 +287,14 @@ impl<E> Retry<E> {
         error
     }
 
+    /// Attempts in all: the policy's, or fewer under the test switch.
+    fn max_attempts(&self) -> u32 {
+        match crate::testing::switch().and_then(|t| t.max_attempts) {
+            Some(cap) => cap.min(self.policy.max_attempts),
+            None => self.policy.max_attempts,
+        }
+    }
+
     /// The loop stops with `error`: tell `on_give_up` and `tracing` why.
     #[cold]
     fn give_up(
@@ -302,6 +308,7 @@ impl<E> Retry<E> {
         let event = RetryEvent {
             function: self.function,
             attempt: attempts.number,
+            max_attempts: self.max_attempts(),
             error,
             class,
             delay: Duration::ZERO,

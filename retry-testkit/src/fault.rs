@@ -110,7 +110,7 @@ impl FromStr for Fault {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Fault, String> {
-        let bad = || format!("unknown fault `{text}`");
+        let bad = || format!("unknown fault `{text}` (see --help for the script syntax)");
         let secs = |v: &str| {
             v.parse::<f64>()
                 .ok()
@@ -128,13 +128,10 @@ impl FromStr for Fault {
                 "drop" => Fault::Drop,
                 "malformed" => Fault::Malformed,
                 "overloaded" => Fault::OVERLOADED,
-                status => Fault::Status(
-                    status
-                        .parse()
-                        .ok()
-                        .filter(|s| (100..1000).contains(s))
-                        .ok_or_else(bad)?,
-                ),
+                status if status.bytes().all(|b| b.is_ascii_digit()) => {
+                    Fault::Status(error_status(status)?)
+                }
+                _ => return Err(bad()),
             },
             Some(("429", hint)) => {
                 Fault::RateLimit(match hint.split_once('=').ok_or_else(bad)? {
@@ -149,10 +146,7 @@ impl FromStr for Fault {
             }
             Some(("should-retry", rest)) => {
                 let (flag, status) = rest.split_once(':').ok_or_else(bad)?;
-                Fault::ShouldRetry(
-                    status.parse().map_err(|_| bad())?,
-                    flag.parse().map_err(|_| bad())?,
-                )
+                Fault::ShouldRetry(error_status(status)?, flag.parse().map_err(|_| bad())?)
             }
             Some(("hang", v)) => Fault::Hang(duration(v)?),
             Some(("stream-dies", v)) => Fault::StreamDies(v.parse().map_err(|_| bad())?),
@@ -171,22 +165,50 @@ pub fn parse_script(script: &str) -> Result<Vec<Fault>, String> {
         .collect()
 }
 
+/// The script syntax `--script` takes: what the log prints, and what parses
+/// back to the same fault.
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Fault::Ok => write!(f, "ok"),
-            Fault::RateLimit(hint) => write!(f, "429 ({hint:?})"),
+            Fault::RateLimit(Hint::None) => write!(f, "429"),
+            Fault::RateLimit(hint) => write!(f, "429:{hint}"),
             Fault::Quota => write!(f, "quota"),
             Fault::TooLarge => write!(f, "too-large"),
             Fault::SpendLimit => write!(f, "spend-limit"),
             Fault::Status(status) => write!(f, "{status}"),
-            Fault::ShouldRetry(status, flag) => write!(f, "{status} x-should-retry: {flag}"),
-            Fault::Hang(d) => write!(f, "hang {d:?}"),
+            Fault::ShouldRetry(status, flag) => write!(f, "should-retry={flag}:{status}"),
+            Fault::Hang(d) => write!(f, "hang={}", humantime::format_duration(*d)),
             Fault::Drop => write!(f, "drop"),
             Fault::Malformed => write!(f, "malformed"),
-            Fault::StreamDies(n) => write!(f, "stream dies after {n}"),
+            Fault::StreamDies(n) => write!(f, "stream-dies={n}"),
         }
     }
+}
+
+/// A hint as the script writes it after `429:`.
+impl fmt::Display for Hint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Hint::None => Ok(()),
+            Hint::RetryAfterSecs(s) => write!(f, "retry-after={s}"),
+            Hint::RetryAfterMs(ms) => write!(f, "retry-after-ms={ms}"),
+            Hint::RetryAfterDate(s) => write!(f, "retry-after-date={s}"),
+            Hint::OpenAiReset(go) => write!(f, "openai-reset={go}"),
+            Hint::AnthropicReset(d) => {
+                write!(f, "anthropic-reset={}", humantime::format_duration(*d))
+            }
+            Hint::RawRetryAfter(raw) => write!(f, "retry-after-raw={raw}"),
+        }
+    }
+}
+
+/// An error status the server can answer with its API's error body.
+fn error_status(text: &str) -> Result<u16, String> {
+    text.parse()
+        .ok()
+        .filter(|s| (400..=599).contains(s))
+        .ok_or_else(|| format!("`{text}` is not an error status (400 to 599)"))
 }
 
 #[cfg(test)]
@@ -215,9 +237,23 @@ mod tests {
             "429:later",
             "hang=forever",
             "99999",
+            "100",
+            "200",
             "should-retry=maybe:500",
+            "should-retry=true:9999",
         ] {
             assert!(parse_script(bad).is_err(), "{bad}");
         }
+        assert_eq!(
+            parse_script("100").unwrap_err(),
+            "`100` is not an error status (400 to 599)"
+        );
+        // What the log prints is the script syntax, and parses back the same.
+        for fault in &script {
+            let printed = fault.to_string();
+            assert_eq!(&printed.parse::<Fault>().unwrap(), fault, "{printed}");
+            assert!(!printed.contains(' '), "{printed}");
+        }
+        assert_eq!(script[2].to_string(), "429:retry-after=2");
     }
 }

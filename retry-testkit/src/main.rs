@@ -1,59 +1,109 @@
 //! `retry-testkit`: serve the fault-injecting OpenAI/Anthropic server on loopback
 //! for any client, official SDKs included.
 
-use retry_testkit::{Config, RateLimit, TestServer, parse_script};
 use std::process::ExitCode;
+use std::time::Duration;
 
-const HELP: &str = "\
-retry-testkit: a fault-injecting OpenAI- and Anthropic-compatible server on 127.0.0.1
+use clap::Parser;
+use retry_testkit::{Chaos, Config, Fault, RateLimit, TestServer, parse_script};
 
-USAGE:
-    retry-testkit [--port N] [--script FAULTS] [--rate N/s] [--burst N] [--reserve]
-                  [--no-limit-header] [--latency D]
+/// A fault-injecting OpenAI- and Anthropic-compatible server on 127.0.0.1.
+///
+/// Point clients at it with OPENAI_BASE_URL=http://127.0.0.1:PORT/v1 or
+/// ANTHROPIC_BASE_URL=http://127.0.0.1:PORT. Each request is printed to stderr:
+/// time, path, attempt header, idempotency key, status and fault.
+#[derive(Debug, Parser)]
+#[command(name = "retry-testkit", version)]
+struct Args {
+    /// Listen on 127.0.0.1:PORT (0 picks a free port).
+    #[arg(long, default_value_t = 8787)]
+    port: u16,
 
-OPTIONS:
-    --port N         listen on 127.0.0.1:N (default 8787; 0 picks a free port)
-    --script FAULTS  one fault per request, comma-separated, then normal answers:
-                     ok, 429, 429:retry-after=2, 429:retry-after-ms=1500,
-                     429:retry-after-date=3, 429:openai-reset=1s, 429:anthropic-reset=2s,
-                     429:retry-after-raw=VALUE, quota, too-large, spend-limit,
-                     overloaded (529), STATUS (500, 503, ...), should-retry=false:STATUS,
-                     hang=30s, drop, malformed, stream-dies=N
-    --rate N         rate-limit mode: one bucket of N requests per second per API
-                     key; a refused request is told when the bucket next has a
-                     token (the same for every caller, nothing reserved), with
-                     retry-after in whole seconds rounded up and the x-ratelimit-*
-                     headers on every response
-    --burst N        the rate limiter's bucket size (default: the rate, at least 1)
-    --reserve        reserve the slot a refused caller is told (friendlier than
-                     any real server), announced with retry-after-ms too
-    --no-limit-header
-                     leave x-ratelimit-limit-requests out: clients must learn the rate
-    --latency D      delay every answer by D (e.g. 50ms)
-    --then FAULT     what to do once the script is used up (default ok; e.g. 503
-                     for an outage)
-    --chaos SEED     chaos mode: every fault at random (seeded), absurd headers
-                     included, once the script is used up
-    -h, --help       this text
+    /// One fault per request, comma-separated, then normal answers: ok, 429,
+    /// 429:retry-after=2, 429:retry-after-ms=1500, 429:retry-after-date=3,
+    /// 429:openai-reset=1s, 429:anthropic-reset=2s, 429:retry-after-raw=VALUE,
+    /// quota, too-large, spend-limit, overloaded (529), STATUS (400 to 599),
+    /// should-retry=true|false:STATUS, hang=30s, drop, malformed, stream-dies=N.
+    #[arg(long, value_name = "FAULTS", value_parser = script)]
+    script: Option<Script>,
 
-Point clients at it with OPENAI_BASE_URL=http://127.0.0.1:PORT/v1 or
-ANTHROPIC_BASE_URL=http://127.0.0.1:PORT. Each request is printed to stderr.";
+    /// What to answer once the script is used up (default ok; e.g. 503 for an outage).
+    #[arg(long, value_name = "FAULT")]
+    then: Option<Fault>,
 
-fn main() -> ExitCode {
-    match parse_args(std::env::args().skip(1)) {
-        Ok(Some(config)) => serve(config),
-        Ok(None) => {
-            println!("{HELP}");
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("retry-testkit: {error}\n\n{HELP}");
-            ExitCode::from(2)
+    /// Chaos mode once the script is used up: every fault at random from this
+    /// seed, absurd headers included.
+    #[arg(long, value_name = "SEED")]
+    chaos: Option<u64>,
+
+    /// Rate-limit mode: one bucket of N requests per second per API key; a
+    /// refused request is told when the bucket next has a token (the same for
+    /// every caller, nothing reserved), with retry-after in whole seconds
+    /// rounded up and the x-ratelimit-* headers on every response.
+    #[arg(long, value_name = "N[/s]", value_parser = rate)]
+    rate: Option<f64>,
+
+    /// The rate limiter's bucket size (default: the rate, at least 1).
+    #[arg(long, value_name = "N", requires = "rate", value_parser = clap::value_parser!(u32).range(1..))]
+    burst: Option<u32>,
+
+    /// Reserve the slot a refused caller is told (friendlier than any real
+    /// server), announced with retry-after-ms too.
+    #[arg(long, requires = "rate")]
+    reserve: bool,
+
+    /// Leave x-ratelimit-limit-requests out: clients must learn the rate.
+    #[arg(long, requires = "rate")]
+    no_limit_header: bool,
+
+    /// Delay every answer by this long (e.g. 50ms).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    latency: Option<Duration>,
+}
+
+/// A parsed `--script`.
+#[derive(Clone, Debug)]
+struct Script(Vec<Fault>);
+
+fn script(text: &str) -> Result<Script, String> {
+    parse_script(text).map(Script)
+}
+
+fn rate(text: &str) -> Result<f64, String> {
+    text.trim_end_matches("/s")
+        .parse::<f64>()
+        .ok()
+        .filter(|r| r.is_finite() && *r > 0.0)
+        .ok_or_else(|| format!("`{text}` is not a positive number of requests per second"))
+}
+
+impl Args {
+    fn config(self) -> Config {
+        let rate_limit = self.rate.map(|per_second| {
+            let burst = self.burst.unwrap_or(per_second.ceil().max(1.0) as u32);
+            RateLimit {
+                reserve: self.reserve,
+                limit_header: !self.no_limit_header,
+                ..RateLimit::new(per_second, burst)
+            }
+        });
+        Config {
+            port: self.port,
+            echo: true,
+            script: self.script.map(|s| s.0).unwrap_or_default(),
+            fallback: self.then,
+            chaos: self.chaos.map(|seed| Chaos {
+                seed,
+                hang: Duration::from_secs(30),
+            }),
+            rate_limit,
+            latency: self.latency.unwrap_or_default(),
         }
     }
 }
 
-fn serve(config: Config) -> ExitCode {
+fn main() -> ExitCode {
+    let config = Args::parse().config();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -64,6 +114,7 @@ fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let port = config.port;
     runtime.block_on(async {
         match TestServer::start(config).await {
             Ok(server) => {
@@ -76,90 +127,33 @@ fn serve(config: Config) -> ExitCode {
                 std::future::pending::<()>().await;
                 ExitCode::SUCCESS
             }
+            Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
+                eprintln!(
+                    "retry-testkit: cannot listen on 127.0.0.1:{port}: it is in use; --port 0 picks a free port"
+                );
+                ExitCode::FAILURE
+            }
             Err(error) => {
-                eprintln!("retry-testkit: cannot listen: {error}");
+                eprintln!("retry-testkit: cannot listen on 127.0.0.1:{port}: {error}");
                 ExitCode::FAILURE
             }
         }
     })
 }
 
-/// `Ok(None)` asks for help.
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Config>, String> {
-    let mut config = Config {
-        port: 8787,
-        echo: true,
-        ..Config::default()
-    };
-    let (mut rate, mut burst) = (None, None);
-    let (mut reserve, mut limit_header) = (false, true);
-    while let Some(flag) = args.next() {
-        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--port" => {
-                config.port = value("--port")?
-                    .parse()
-                    .map_err(|_| "--port takes a number")?
-            }
-            "--script" => config.script = parse_script(&value("--script")?)?,
-            "--rate" => {
-                let text = value("--rate")?;
-                let number = text
-                    .trim_end_matches("/s")
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|r| r.is_finite() && *r > 0.0);
-                rate = Some(number.ok_or("--rate takes a positive number of requests per second")?);
-            }
-            "--chaos" => {
-                let seed = value("--chaos")?
-                    .parse()
-                    .map_err(|_| "--chaos takes a number (the seed)")?;
-                config.chaos = Some(retry_testkit::Chaos {
-                    seed,
-                    hang: std::time::Duration::from_secs(30),
-                });
-            }
-            "--then" => config.fallback = Some(value("--then")?.parse()?),
-            "--burst" => {
-                burst = Some(
-                    value("--burst")?
-                        .parse::<u32>()
-                        .map_err(|_| "--burst takes a number")?,
-                )
-            }
-            "--reserve" => reserve = true,
-            "--no-limit-header" => limit_header = false,
-            "--latency" => {
-                let text = value("--latency")?;
-                config.latency = humantime::parse_duration(&text)
-                    .map_err(|_| "--latency takes a duration such as 50ms")?;
-            }
-            other => return Err(format!("unknown option `{other}`")),
-        }
-    }
-    if let Some(per_second) = rate {
-        let burst = burst.unwrap_or(per_second.ceil().max(1.0) as u32);
-        config.rate_limit = Some(RateLimit {
-            reserve,
-            limit_header,
-            ..RateLimit::new(per_second, burst)
-        });
-    }
-    Ok(Some(config))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
 
-    fn parse(args: &[&str]) -> Result<Option<Config>, String> {
-        parse_args(args.iter().map(|s| s.to_string()))
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        let args = std::iter::once("retry-testkit").chain(args.iter().copied());
+        Args::try_parse_from(args).map(Args::config)
     }
 
     #[test]
     fn options() {
+        Args::command().debug_assert();
         let config = parse(&[
             "--port",
             "0",
@@ -168,25 +162,30 @@ mod tests {
             "--rate",
             "50/s",
         ])
-        .unwrap()
         .unwrap();
         assert_eq!(config.port, 0);
         assert_eq!(config.script.len(), 2);
         assert_eq!(config.rate_limit, Some(RateLimit::new(50.0, 50)));
-        let reserving = parse(&["--rate", "5", "--reserve", "--no-limit-header"])
-            .unwrap()
-            .unwrap();
+        let reserving = parse(&["--rate", "5", "--reserve", "--no-limit-header"]).unwrap();
         assert_eq!(
             reserving.rate_limit,
             Some(RateLimit::new(5.0, 5).reserving().without_limit_header())
         );
-        assert!(parse(&["--help"]).unwrap().is_none());
-        let chaos = parse(&["--chaos", "7", "--then", "503"]).unwrap().unwrap();
+        let chaos = parse(&["--chaos", "7", "--then", "503"]).unwrap();
         assert_eq!(chaos.chaos.map(|c| c.seed), Some(7));
-        assert_eq!(chaos.fallback, Some(retry_testkit::Fault::Status(503)));
-        assert!(parse(&["--rate", "-1"]).is_err());
-        assert!(parse(&["--script", "nonsense"]).is_err());
-        assert!(parse(&["--bogus"]).is_err());
-        assert!(parse(&["--port"]).is_err());
+        assert_eq!(chaos.fallback, Some(Fault::Status(503)));
+        for bad in [
+            &["--rate", "-1"][..],
+            &["--script", "nonsense"],
+            &["--script", "100"],
+            &["--bogus"],
+            &["--port"],
+            &["--port", "99999"],
+            &["--burst", "5"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        let error = parse(&["--port", "99999"]).unwrap_err().to_string();
+        assert!(error.contains("99999 is not in 0..=65535"), "{error}");
     }
 }

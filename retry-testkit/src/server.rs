@@ -286,7 +286,12 @@ async fn handle(
             "not found",
             json(
                 StatusCode::NOT_FOUND,
-                &serde_json::json!({"error": "not found"}),
+                &api::error(
+                    Api::OpenAi,
+                    "invalid_request_error",
+                    None,
+                    "Unknown path: POST /v1/chat/completions (OpenAI) or /v1/messages (Anthropic).",
+                ),
             ),
         ));
     };
@@ -435,25 +440,39 @@ fn finish(
     response: Response<Body>,
 ) -> Response<Body> {
     record.fault = fault.to_string();
-    record.status = if fault == "drop" || fault.starts_with("stream dies") && !record.stream {
+    record.status = if fault == "drop" || fault.starts_with("stream-dies") && !record.stream {
         0
     } else {
         response.status().as_u16()
     };
     if state.config.echo {
-        eprintln!(
-            "{:>9.3}s {} {} attempt={} -> {} {}{}",
-            record.at.as_secs_f64(),
-            record.path,
-            if record.stream { "stream" } else { "" },
-            record.attempt.map_or("-".to_string(), |a| a.to_string()),
-            record.status,
-            record.fault,
-            if record.early { " (EARLY)" } else { "" },
-        );
+        eprintln!("{}", log_line(&record));
     }
     lock(&state.log).push(record);
     response
+}
+
+/// One request on one line: when, where, the client's attempt header and
+/// idempotency key, and what the server did.
+fn log_line(record: &RequestRecord) -> String {
+    let mut line = format!("{:>9.3}s {}", record.at.as_secs_f64(), record.path);
+    if record.stream {
+        line.push_str(" stream");
+    }
+    if let Some(attempt) = record.attempt {
+        line.push_str(&format!(" attempt={attempt}"));
+    }
+    if let Some(key) = &record.idempotency_key {
+        line.push_str(&format!(" key={key}"));
+    }
+    match record.status {
+        0 => line.push_str(&format!(" -> no answer ({})", record.fault)),
+        status => line.push_str(&format!(" -> {status} {}", record.fault)),
+    }
+    if record.early {
+        line.push_str(" EARLY: before the time this caller was told");
+    }
+    line
 }
 
 /// The answer when waiting cannot help, in the API's own words.
