@@ -208,7 +208,7 @@ impl<E> Retry<E> {
             return stop(GiveUp::NotRetryable);
         }
         let testing = crate::testing::switch();
-        let max_attempts = self.max_attempts();
+        let max_attempts = self.max_attempts(testing);
         if attempt >= max_attempts {
             return stop(GiveUp::MaxAttempts);
         }
@@ -288,8 +288,8 @@ impl<E> Retry<E> {
     }
 
     /// Attempts in all: the policy's, or fewer under the test switch.
-    fn max_attempts(&self) -> u32 {
-        match crate::testing::switch().and_then(|t| t.max_attempts) {
+    fn max_attempts(&self, testing: Option<crate::testing::Switch>) -> u32 {
+        match testing.and_then(|t| t.max_attempts) {
             Some(cap) => cap.min(self.policy.max_attempts),
             None => self.policy.max_attempts,
         }
@@ -308,7 +308,7 @@ impl<E> Retry<E> {
         let event = RetryEvent {
             function: self.function,
             attempt: attempts.number,
-            max_attempts: self.max_attempts(),
+            max_attempts: self.max_attempts(crate::testing::switch()),
             error,
             class,
             delay: Duration::ZERO,
