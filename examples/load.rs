@@ -19,11 +19,11 @@ use retry_testkit::{Config, RateLimit, TestServer};
 
 /// N openai_chat calls from one process, sharing one rate limiter.
 #[derive(Parser, Debug)]
-#[command(name = "load", version, about)]
+#[command(name = "load", version)]
 struct Args {
     /// Calls in all.
-    #[arg(long, default_value_t = 100)]
-    calls: usize,
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    calls: u64,
     /// Start this many calls a second (default: all at once).
     #[arg(long, value_name = "PER_SEC", value_parser = positive)]
     arrival: Option<f64>,
@@ -35,7 +35,7 @@ struct Args {
     rate: f64,
     /// The local server's bucket size (1: no bursts, as a per-minute limit
     /// enforced per second behaves).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     burst: u32,
     /// The local server leaves x-ratelimit-limit-requests out: the limiter must learn the rate.
     #[arg(long)]
@@ -68,7 +68,7 @@ async fn run(args: &Args) -> Result<usize, ApiError> {
     let backend = match demo::real_api(Provider::OpenAi) {
         Some(real) => real,
         None => {
-            let mut limit = RateLimit::new(args.rate, args.burst.max(1));
+            let mut limit = RateLimit::new(args.rate, args.burst);
             if args.no_limit_header {
                 limit = limit.without_limit_header();
             }
@@ -92,7 +92,7 @@ async fn run(args: &Args) -> Result<usize, ApiError> {
     demo::share_limiter(Provider::OpenAi.limiter(), &backend).await?;
     let client = OpenAi::for_backend(&backend)?;
     let load = Load {
-        calls: args.calls,
+        calls: args.calls as usize,
         arrival: args.arrival,
     };
     let no_limiter = args.no_limiter;
