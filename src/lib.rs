@@ -96,7 +96,7 @@ pub mod reqwest;
 #[cfg(any(feature = "tower", feature = "reqwest-middleware"))]
 pub mod http_retry;
 #[cfg(any(feature = "tower", feature = "reqwest-middleware"))]
-pub use http_retry::HttpRetry;
+pub use http_retry::{HttpFailure, HttpRetry};
 
 #[cfg(feature = "tower")]
 pub mod tower;
