@@ -301,13 +301,7 @@ impl fmt::Display for HttpFailure {
                 crate::message::error_message(response.body())
             ),
             HttpFailure::Transport(error, _) => {
-                write!(f, "{error}")?;
-                let mut source = error.source();
-                while let Some(cause) = source {
-                    write!(f, ": {cause}")?;
-                    source = cause.source();
-                }
-                Ok(())
+                write!(f, "{}", crate::message::WithSources(&**error))
             }
             HttpFailure::TimedOut => write!(f, "{TimedOut}"),
             HttpFailure::Throttled(throttled) => write!(f, "{throttled}"),

@@ -75,7 +75,7 @@ impl ApiError {
     }
 }
 
-pub use crate::message::error_message;
+pub use crate::message::{WithSources, error_message};
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -83,15 +83,7 @@ impl fmt::Display for ApiError {
             ApiError::Status {
                 status, message, ..
             } => write!(f, "HTTP {status}: {message}"),
-            ApiError::Transport(error) => {
-                write!(f, "{error}")?;
-                let mut source = std::error::Error::source(error);
-                while let Some(cause) = source {
-                    write!(f, ": {cause}")?;
-                    source = cause.source();
-                }
-                Ok(())
-            }
+            ApiError::Transport(error) => write!(f, "{}", WithSources(error)),
             ApiError::TimedOut => write!(f, "{TimedOut}"),
             ApiError::Throttled(throttled) => write!(f, "{throttled}"),
         }

@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use ai_retry::http::{self, HeaderMap};
+use ai_retry::reqwest::WithSources;
 use ai_retry::{Classify, ErrorClass, Throttled, TimedOut};
 
 /// A failed chat call. `Display` is one line and never holds the API key.
@@ -58,16 +59,8 @@ impl fmt::Display for ApiError {
             ApiError::Status {
                 status, message, ..
             } => write!(f, "HTTP {status}: {message}"),
-            ApiError::Transport(error) => {
-                // reqwest's own text, with its source chain on the same line.
-                write!(f, "{error}")?;
-                let mut source = std::error::Error::source(error);
-                while let Some(cause) = source {
-                    write!(f, ": {cause}")?;
-                    source = cause.source();
-                }
-                Ok(())
-            }
+            // reqwest's own text, with its source chain on the same line.
+            ApiError::Transport(error) => write!(f, "{}", WithSources(error)),
             ApiError::TimedOut => write!(f, "the attempt timed out"),
             ApiError::Throttled(throttled) => write!(f, "{throttled}"),
             ApiError::Malformed(why) => write!(f, "malformed response: {why}"),
