@@ -195,7 +195,15 @@ where
         return Ok(answer);
     }
     match answer.read().await {
-        Ok(response) => Err(HttpFailure::Answered(Box::new(response))),
+        Ok(response) => Err(HttpFailure::Answered {
+            class: http::classify(
+                response.status().as_u16(),
+                response.headers(),
+                response.body(),
+            ),
+            retry_after: http::server_hint(response.headers()),
+            response: Box::new(response),
+        }),
         Err(error) => {
             let error = BoxError::from(error);
             let class = class_of(&error);
@@ -260,8 +268,15 @@ impl HttpAnswer for ::reqwest::Response {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum HttpFailure {
-    /// An answer with an error status, its body read.
-    Answered(Box<::http::Response<Bytes>>),
+    /// An answer with an error status, its body read and classified once.
+    Answered {
+        /// The answer, body included.
+        response: Box<::http::Response<Bytes>>,
+        /// What [`http::classify`] made of status, headers and body.
+        class: ErrorClass,
+        /// The server's hint ([`http::server_hint`]), if it gave one.
+        retry_after: Option<Duration>,
+    },
     /// No answer: the error, and its class.
     Transport(BoxError, ErrorClass),
     /// Cut off by the policy's `timeout` or `deadline`.
@@ -274,7 +289,7 @@ impl HttpFailure {
     /// The HTTP status, when the server answered.
     pub fn status(&self) -> Option<u16> {
         match self {
-            HttpFailure::Answered(response) => Some(response.status().as_u16()),
+            HttpFailure::Answered { response, .. } => Some(response.status().as_u16()),
             _ => None,
         }
     }
@@ -283,7 +298,7 @@ impl HttpFailure {
     /// anything else as the error to return.
     fn end<R: HttpAnswer>(self) -> Result<R, BoxError> {
         match self {
-            HttpFailure::Answered(response) => Ok(R::rebuild(*response)),
+            HttpFailure::Answered { response, .. } => Ok(R::rebuild(*response)),
             HttpFailure::Transport(error, _) => Err(error),
             HttpFailure::TimedOut => Err(Box::new(TimedOut)),
             HttpFailure::Throttled(throttled) => Err(Box::new(throttled)),
@@ -294,7 +309,7 @@ impl HttpFailure {
 impl fmt::Display for HttpFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            HttpFailure::Answered(response) => write!(
+            HttpFailure::Answered { response, .. } => write!(
                 f,
                 "HTTP {}: {}",
                 response.status().as_u16(),
@@ -314,11 +329,7 @@ impl std::error::Error for HttpFailure {}
 impl Classify for HttpFailure {
     fn class(&self) -> ErrorClass {
         match self {
-            HttpFailure::Answered(response) => http::classify(
-                response.status().as_u16(),
-                response.headers(),
-                response.body(),
-            ),
+            HttpFailure::Answered { class, .. } => *class,
             HttpFailure::Transport(_, class) => *class,
             HttpFailure::TimedOut => ErrorClass::Timeout,
             HttpFailure::Throttled(throttled) => throttled.class(),
@@ -327,7 +338,7 @@ impl Classify for HttpFailure {
 
     fn retry_after(&self) -> Option<Duration> {
         match self {
-            HttpFailure::Answered(response) => http::server_hint(response.headers()),
+            HttpFailure::Answered { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
