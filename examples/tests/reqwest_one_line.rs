@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ai_retry::reqwest::{ApiError, ResponseExt};
 use ai_retry::{Classify, ErrorClass, RateLimiter, retry};
-use common::assert_none_early;
+use common::{assert_held_back, assert_none_early};
 use retry_testkit::{Config, Fault, Hint, TestServer};
 
 fn client() -> reqwest::Client {
@@ -111,13 +111,7 @@ async fn a_refusal_cools_down_every_caller_of_the_limiter() {
     assert!(second.await.unwrap().is_ok());
     let requests = server.requests();
     assert_eq!(requests.len(), 3, "{requests:?}");
-    for later in &requests[1..] {
-        assert!(
-            later.at - requests[0].at >= Duration::from_millis(490),
-            "{requests:?}"
-        );
-    }
-    assert_none_early(&requests);
+    assert_held_back(&requests, Duration::from_millis(490));
 }
 
 #[retry(max = 3, initial = "10ms", timeout = "300ms")]

@@ -51,6 +51,16 @@ pub fn gaps(requests: &[RequestRecord]) -> Vec<Duration> {
     requests.windows(2).map(|w| w[1].at - w[0].at).collect()
 }
 
+/// Every request after the first came at least `cool_down` after it, and none
+/// before the time the server had told its caller: one refusal held back
+/// every later caller.
+pub fn assert_held_back(requests: &[RequestRecord], cool_down: Duration) {
+    for later in &requests[1..] {
+        assert!(later.at - requests[0].at >= cool_down, "{requests:?}");
+    }
+    assert_none_early(requests);
+}
+
 /// No request came before the time the server had told its caller.
 pub fn assert_none_early(requests: &[RequestRecord]) {
     for request in requests {
