@@ -150,10 +150,14 @@ impl HttpRetry {
             {
                 return retry.gave_up_waiting(&attempts, failure).end();
             }
-            let cut = attempts.cut_at(&self.policy);
-            let sent = std::pin::pin!(answered(attempt(), class_of, self.limiter));
-            let (timed, convert) = with_timeout(cut, sent);
-            let (result, forced) = settle_timeout(timed.await, convert);
+            // The attempt (and what it holds: a connection, a service's
+            // concurrency permit) is dropped before the sleep.
+            let (result, forced) = {
+                let cut = attempts.cut_at(&self.policy);
+                let sent = std::pin::pin!(answered(attempt(), class_of, self.limiter));
+                let (timed, convert) = with_timeout(cut, sent);
+                settle_timeout(timed.await, convert)
+            };
             let step = match self.limiter {
                 Some(limiter) => {
                     retry.step_paced(&mut attempts, result, forced, limiter, &mut paced)

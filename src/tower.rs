@@ -80,16 +80,18 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        // tower's convention: the future takes the service polled ready and
-        // leaves a clone. Each attempt polls its own clone ready again, so a
-        // concurrency limit below is taken per attempt, not per call.
-        let fresh = self.inner.clone();
-        let service = std::mem::replace(&mut self.inner, fresh);
+        // tower's convention: the service polled ready serves this call and a
+        // clone stays for the next. It makes the first attempt, so whatever
+        // its readiness reserved (a concurrency permit) is used, then released
+        // with that attempt; each retry polls a fresh clone ready.
+        let template = self.inner.clone();
+        let mut ready = Some(std::mem::replace(&mut self.inner, template.clone()));
         let retry = self.retry;
         Box::pin(async move {
             retry
                 .run(class_of_boxed, move || {
-                    attempt(service.clone(), request.clone())
+                    let service = ready.take().unwrap_or_else(|| template.clone());
+                    attempt(service, request.clone())
                 })
                 .await
         })

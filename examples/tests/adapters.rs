@@ -255,3 +255,31 @@ async fn a_refusal_cools_down_the_callers_of_both_adapters() {
     assert_eq!(requests.len(), 3, "{requests:?}");
     assert_held_back(&requests, Duration::from_millis(490));
 }
+
+#[tokio::test]
+async fn a_concurrency_limit_of_one_below_the_layer_serves_every_attempt() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    let calls = Arc::new(AtomicU32::new(0));
+    let counted = calls.clone();
+    // 503 once, then 200, behind a limit of one request at a time.
+    let inner = tower::service_fn(move |_: &'static str| {
+        let status = if counted.fetch_add(1, Ordering::SeqCst) == 0 {
+            503
+        } else {
+            200
+        };
+        let response = http::Response::builder()
+            .status(status)
+            .body(http_body_util::Full::new(bytes::Bytes::new()));
+        async move { response }
+    });
+    let service = HttpRetry::new(FAST).layer(tower::limit::ConcurrencyLimit::new(inner, 1));
+    let response = tokio::time::timeout(Duration::from_secs(5), service.oneshot("hi"))
+        .await
+        .expect("the retry gets the one permit the first attempt released")
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
