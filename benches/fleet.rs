@@ -1,9 +1,11 @@
 //! `cargo bench --bench fleet`: a fleet of separate OS processes — each one
-//! `load --calls 1`, the `openai_chat` client's policy — sharing one API key on
+//! `load`, the `openai_chat` client's policy — sharing one API key on
 //! `retry-testkit`'s realistic rate-limit mode (20 requests/s, burst 1), with
 //! each process's own limiter and with the limiter shared through a real
-//! `redis-server` (`REDIS_URL`); then Redis killed 2 s into a sustained storm;
-//! then the cost of a shared turn on loopback.
+//! `redis-server` (`REDIS_URL`); then the faults: Redis killed 2 s into a
+//! sustained storm, Redis paused (SIGSTOP) for 5 s 2 s into it, in one process
+//! and across processes, and one `retry-after: 86400` in a steady load; then
+//! the cost of a shared turn on loopback.
 //!
 //! Needs `redis-server` (Debian's package) and builds the `load` example first.
 
@@ -15,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use ai_retry::RateLimiter;
 use redis_server::RedisServer;
-use retry_testkit::{Config, RateLimit, TestServer};
+use retry_testkit::{Config, Fault, Hint, RateLimit, TestServer};
 
 const RATE: f64 = 20.0;
 
@@ -23,8 +25,48 @@ const RATE: f64 = 20.0;
 #[derive(Clone, Copy)]
 struct Fleet {
     processes: usize,
-    /// Started per second; `None`: all at once.
+    /// Calls each process makes (all at once within it).
+    calls: usize,
+    /// Processes started per second; `None`: all at once.
     arrival: Option<f64>,
+    /// Calls started per second within each process; `None`: all at once.
+    call_arrival: Option<f64>,
+}
+
+impl Fleet {
+    const fn processes(processes: usize, arrival: Option<f64>) -> Fleet {
+        Fleet {
+            processes,
+            calls: 1,
+            arrival,
+            call_arrival: None,
+        }
+    }
+
+    const fn one_process(calls: usize, call_arrival: Option<f64>) -> Fleet {
+        Fleet {
+            processes: 1,
+            calls,
+            arrival: None,
+            call_arrival,
+        }
+    }
+
+    fn calls(&self) -> usize {
+        self.processes * self.calls
+    }
+}
+
+/// What goes wrong during a run, and when.
+#[derive(Clone, Copy)]
+enum Trouble {
+    None,
+    /// Redis is killed this far into the run.
+    KillRedis(Duration),
+    /// Redis is stopped (SIGSTOP) this far into the run, for this long.
+    PauseRedis(Duration, Duration),
+    /// The next request this far into the run is refused with `retry-after: 86400`.
+    DayLongHint(Duration),
 }
 
 struct Outcome {
@@ -34,6 +76,9 @@ struct Outcome {
     wall: Duration,
     /// Each process's run, sorted.
     runs: Vec<Duration>,
+    /// With a day-long hint: requests between it and the first success after
+    /// it, and how long that took.
+    reopened: Option<(usize, Duration)>,
 }
 
 fn load_binary() -> std::path::PathBuf {
@@ -56,74 +101,108 @@ fn load_binary() -> std::path::PathBuf {
     target.join("release/examples/load")
 }
 
-fn spawn(load: &std::path::Path, base_url: &str, redis: Option<&str>) -> Child {
+fn spawn(load: &std::path::Path, fleet: Fleet, base_url: &str, redis: Option<&str>) -> Child {
     let mut command = Command::new(load);
     command
-        .args(["--calls", "1"])
+        .args(["--calls", &fleet.calls.to_string()])
         .env("OPENAI_API_KEY", "sk-fleet-one-key")
         .env("OPENAI_BASE_URL", base_url)
         .env_remove("REDIS_URL")
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
+    if let Some(per_second) = fleet.call_arrival {
+        command.args(["--arrival", &per_second.to_string()]);
+    }
     if let Some(redis) = redis {
         command.env("REDIS_URL", redis);
     }
     command.spawn().expect("the load example")
 }
 
-/// Runs the fleet; `kill_redis_after` kills Redis that long into the run.
+/// Runs the fleet against a fresh server, with `trouble` on the way.
 fn run(
     load: &std::path::Path,
     fleet: Fleet,
     mut redis: Option<&mut RedisServer>,
-    kill_redis_after: Option<Duration>,
+    trouble: Trouble,
 ) -> Outcome {
     let server = TestServer::start_in_thread(Config::rate_limited(RateLimit::new(RATE, 1)))
         .expect("loopback server");
     let url = redis.as_ref().map(|r| r.url());
+    let redis_pid = redis.as_ref().map(|r| r.pid());
     let start = Instant::now();
-    let mut children = Vec::new();
-    let mut killed = false;
-    for i in 0..fleet.processes {
-        if let Some(per_second) = fleet.arrival {
-            let at = start + Duration::from_secs_f64(i as f64 / per_second);
-            std::thread::sleep(at.saturating_duration_since(Instant::now()));
-        }
-        if let (Some(after), Some(redis)) = (kill_redis_after, redis.as_deref_mut())
-            && !killed
-            && start.elapsed() >= after
-        {
-            redis.kill();
-            killed = true;
-        }
-        children.push((
-            Instant::now(),
-            spawn(load, &server.openai_base_url(), url.as_deref()),
-        ));
-    }
-    let mut outcome = Outcome {
-        ok: 0,
-        requests: 0,
-        refused: 0,
-        wall: Duration::ZERO,
-        runs: Vec::new(),
+    let wait_until = |after: Duration| {
+        std::thread::sleep((start + after).saturating_duration_since(Instant::now()))
     };
-    for (began, child) in children {
-        let output = child.wait_with_output().expect("the process ends");
-        outcome.runs.push(began.elapsed());
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let ok: usize = stdout
-            .lines()
-            .last()
-            .and_then(|l| l.trim().parse().ok())
-            .unwrap_or(0);
-        outcome.ok += ok;
-    }
+    let mut outcome = std::thread::scope(|scope| {
+        match trouble {
+            Trouble::PauseRedis(after, span) => {
+                let pid = redis_pid.expect("a Redis to pause");
+                scope.spawn(move || {
+                    wait_until(after);
+                    redis_server::signal_pid(pid, "-STOP");
+                    std::thread::sleep(span);
+                    redis_server::signal_pid(pid, "-CONT");
+                });
+            }
+            Trouble::DayLongHint(after) => {
+                let server = &server;
+                scope.spawn(move || {
+                    wait_until(after);
+                    server.push([Fault::RateLimit(Hint::RawRetryAfter("86400".into()))]);
+                });
+            }
+            Trouble::None | Trouble::KillRedis(_) => {}
+        }
+        let mut children = Vec::new();
+        let mut killed = false;
+        for i in 0..fleet.processes {
+            if let Some(per_second) = fleet.arrival {
+                wait_until(Duration::from_secs_f64(i as f64 / per_second));
+            }
+            if let (Trouble::KillRedis(after), Some(redis)) = (trouble, redis.as_deref_mut())
+                && !killed
+                && start.elapsed() >= after
+            {
+                redis.kill();
+                killed = true;
+            }
+            children.push((
+                Instant::now(),
+                spawn(load, fleet, &server.openai_base_url(), url.as_deref()),
+            ));
+        }
+        let mut outcome = Outcome {
+            ok: 0,
+            requests: 0,
+            refused: 0,
+            wall: Duration::ZERO,
+            runs: Vec::new(),
+            reopened: None,
+        };
+        for (began, child) in children {
+            let output = child.wait_with_output().expect("the process ends");
+            outcome.runs.push(began.elapsed());
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            let ok: usize = stdout
+                .lines()
+                .last()
+                .and_then(|l| l.trim().parse().ok())
+                .unwrap_or(0);
+            outcome.ok += ok;
+        }
+        outcome
+    });
     outcome.wall = start.elapsed();
     outcome.runs.sort();
     let requests = server.requests();
     outcome.requests = requests.len();
     outcome.refused = requests.iter().filter(|r| r.status == 429).count();
+    if let Some(refusal) = requests.iter().position(|r| r.fault.contains("86400")) {
+        let reopened = requests[refusal..].iter().position(|r| r.status == 200);
+        outcome.reopened =
+            reopened.map(|n| (n - 1, requests[refusal + n].at - requests[refusal].at));
+    }
     outcome
 }
 
@@ -132,17 +211,31 @@ fn quantile(runs: &[Duration], q: f64) -> Duration {
 }
 
 fn print(name: &str, store: &str, fleet: Fleet, o: &Outcome) {
-    let ideal = fleet.processes as f64 / RATE;
+    let ideal = fleet.calls() as f64 / RATE;
     println!(
         "| {name} | {store} | {}/{} | {:.2} | {} | {:.2} s | {:.2}x | {:.2} s | {:.2} s |",
         o.ok,
-        fleet.processes,
+        fleet.calls(),
         o.requests as f64 / o.ok.max(1) as f64,
         o.refused,
         o.wall.as_secs_f64(),
         o.wall.as_secs_f64() / ideal,
         quantile(&o.runs, 0.5).as_secs_f64(),
         quantile(&o.runs, 0.99).as_secs_f64(),
+    );
+}
+
+fn print_reopened(name: &str, store: &str, fleet: Fleet, o: &Outcome) {
+    let (sent, after) = o
+        .reopened
+        .map_or(("-".to_string(), "never".to_string()), |(n, t)| {
+            (n.to_string(), format!("{:.1} s", t.as_secs_f64()))
+        });
+    println!(
+        "| {name} | {store} | {}/{} | {sent} | {after} | {:.1} s |",
+        o.ok,
+        fleet.calls(),
+        o.wall.as_secs_f64(),
     );
 }
 
@@ -196,46 +289,90 @@ fn main() {
     }
     let load = load_binary();
     let fleets = [
-        (
-            "100 processes at once",
-            Fleet {
-                processes: 100,
-                arrival: None,
-            },
-        ),
+        ("100 processes at once", Fleet::processes(100, None)),
         (
             "200 processes arriving 30/s",
-            Fleet {
-                processes: 200,
-                arrival: Some(30.0),
-            },
+            Fleet::processes(200, Some(30.0)),
         ),
     ];
     println!(
-        "retry-testkit realistic rate-limit mode ({RATE} requests/s, burst 1), one API key, one `load --calls 1` process per caller, loopback"
+        "retry-testkit realistic rate-limit mode ({RATE} requests/s, burst 1), one API key, `load` processes, loopback"
     );
     println!(
         "| fleet | limiter | ok | requests / success | 429s | completion | vs ideal N/R | p50 | p99 |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     for (name, fleet) in fleets {
-        let alone = run(&load, fleet, None, None);
+        let alone = run(&load, fleet, None, Trouble::None);
         print(name, "each process its own", fleet, &alone);
         let mut redis = RedisServer::start();
-        let shared = run(&load, fleet, Some(&mut redis), None);
+        let shared = run(&load, fleet, Some(&mut redis), Trouble::None);
         print(name, "shared through Redis", fleet, &shared);
     }
-    let storm = Fleet {
-        processes: 200,
-        arrival: Some(30.0),
-    };
+    let two_seconds = Duration::from_secs(2);
+    let five_seconds = Duration::from_secs(5);
+    let storm = Fleet::processes(200, Some(30.0));
     let mut redis = RedisServer::start();
-    let killed = run(&load, storm, Some(&mut redis), Some(Duration::from_secs(2)));
+    let killed = run(
+        &load,
+        storm,
+        Some(&mut redis),
+        Trouble::KillRedis(two_seconds),
+    );
     print(
         "200 processes arriving 30/s",
         "shared, Redis killed at 2 s",
         storm,
         &killed,
+    );
+    let mut redis = RedisServer::start();
+    let paused = run(
+        &load,
+        storm,
+        Some(&mut redis),
+        Trouble::PauseRedis(two_seconds, five_seconds),
+    );
+    print(
+        "200 processes arriving 30/s",
+        "shared, Redis paused 5 s at 2 s",
+        storm,
+        &paused,
+    );
+    let one = Fleet::one_process(200, None);
+    let name = "1 process, 200 calls at once";
+    let mut redis = RedisServer::start();
+    let shared = run(&load, one, Some(&mut redis), Trouble::None);
+    print(name, "shared through Redis", one, &shared);
+    let mut redis = RedisServer::start();
+    let paused = run(
+        &load,
+        one,
+        Some(&mut redis),
+        Trouble::PauseRedis(two_seconds, five_seconds),
+    );
+    print(name, "shared, Redis paused 5 s at 2 s", one, &paused);
+
+    println!(
+        "\nOne `429` with `retry-after: 86400` 5 s into a steady load (5 calls/s against the 20/s key; max_delay 30 s)"
+    );
+    println!("| load | limiter | ok | requests while closed | reopened after | completion |");
+    println!("|---|---|---|---|---|---|");
+    let steady = Fleet::one_process(400, Some(5.0));
+    let day = run(&load, steady, None, Trouble::DayLongHint(five_seconds));
+    print_reopened("1 process, 400 calls arriving 5/s", "its own", steady, &day);
+    let fleet = Fleet::processes(400, Some(5.0));
+    let mut redis = RedisServer::start();
+    let day = run(
+        &load,
+        fleet,
+        Some(&mut redis),
+        Trouble::DayLongHint(five_seconds),
+    );
+    print_reopened(
+        "400 processes arriving 5/s",
+        "shared through Redis",
+        fleet,
+        &day,
     );
 
     let redis = RedisServer::start();

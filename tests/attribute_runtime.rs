@@ -448,7 +448,7 @@ async fn stops_for_budget() -> Result<(), ApiError> {
 /// Cooled down for an hour by another caller's refusal.
 static COOLED: ai_retry::RateLimiter = ai_retry::RateLimiter::new();
 
-#[retry(max = 3, initial = "1ms", limiter = COOLED, on_give_up = gave_up)]
+#[retry(max = 3, initial = "1ms", max_delay = "10s", limiter = COOLED, on_give_up = gave_up)]
 async fn stops_for_limiter(calls: &AtomicU32) -> Result<(), ApiError> {
     calls.fetch_add(1, Ordering::SeqCst);
     Ok(())

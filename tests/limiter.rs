@@ -359,3 +359,87 @@ fn a_blocking_call_past_its_bound_returns_at_once() {
     assert!(matches!(blocking_cooled(), Err(ApiError::Throttled(_))));
     assert!(started.elapsed() < secs(0.5));
 }
+
+static DAY: RateLimiter = RateLimiter::new();
+
+#[retry(max = 3, initial = "10ms", limiter = DAY)]
+async fn day_long(server: &Server, caller: u32) -> Result<u32, ApiError> {
+    server.request(caller)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_day_long_hint_closes_the_key_a_minute_then_one_probe_reopens_it() {
+    let day = secs(86_400.0);
+    let server = Server::new([Some(day)]);
+    let start = Instant::now();
+    // The refused call ends at once: the hint is above max_delay (60 s).
+    assert_eq!(
+        day_long(&server, 0).await,
+        Err(ApiError::Refused(Some(day)))
+    );
+    let snapshot = DAY.snapshot();
+    assert!(snapshot.probing);
+    assert_eq!(snapshot.cool_down, secs(60.0), "a minute, not a day");
+    // Within the minute: the first caller that can wait takes the probe's
+    // slot; the next, whose turn is a minute later still, is told at once.
+    tokio::time::sleep(secs(1.0)).await;
+    let probe = tokio::spawn({
+        let server = server.clone();
+        async move { day_long(&server, 1).await }
+    });
+    tokio::time::sleep(secs(1.0)).await;
+    let asked = Instant::now();
+    match day_long(&server, 2).await {
+        Err(ApiError::Throttled(wait)) => assert!(wait > secs(100.0), "{wait:?}"),
+        other => panic!("expected Throttled, got {other:?}"),
+    }
+    assert_eq!(asked.elapsed(), Duration::ZERO);
+    // The probe goes at the minute and succeeds: the key is open for everyone.
+    assert_eq!(probe.await.unwrap(), Ok(1));
+    assert!(!DAY.snapshot().probing);
+    let after: Vec<_> = (3..6)
+        .map(|caller| {
+            let server = server.clone();
+            tokio::spawn(async move { day_long(&server, caller).await })
+        })
+        .collect();
+    for call in after {
+        assert!(call.await.unwrap().is_ok());
+    }
+    let log: Vec<(u32, Duration)> = server.log();
+    let callers: Vec<u32> = log.iter().map(|&(c, _)| c).collect();
+    assert_eq!(callers, [0, 1, 3, 4, 5], "caller 2 sent nothing: {log:?}");
+    assert_eq!(log[1].1, secs(60.0), "the probe went at the minute");
+    for &(_, at) in &log[2..] {
+        assert_eq!(at, secs(60.0), "open at once after the probe: {log:?}");
+    }
+    assert!(start.elapsed() < secs(61.0));
+}
+
+static CLEARED: RateLimiter = RateLimiter::per_minute(600);
+
+#[retry(max = 2, initial = "10ms", limiter = CLEARED)]
+async fn cleared(server: &Server, caller: u32) -> Result<u32, ApiError> {
+    server.request(caller)
+}
+
+#[tokio::test(start_paused = true)]
+async fn reset_reopens_a_key_closed_by_a_hint() {
+    let server = Server::new([Some(secs(3600.0))]);
+    assert!(cleared(&server, 0).await.is_err());
+    assert!(matches!(
+        cleared(&server, 1).await,
+        Err(ApiError::Throttled(_))
+    ));
+    CLEARED.reset();
+    let snapshot = CLEARED.snapshot();
+    assert_eq!(snapshot.cool_down, Duration::ZERO);
+    assert!(!snapshot.probing);
+    assert_eq!(
+        snapshot.limit_per_minute,
+        Some(600),
+        "the construction's limit stays"
+    );
+    assert_eq!(cleared(&server, 2).await, Ok(2));
+    assert_eq!(server.log().len(), 2, "caller 1 sent nothing");
+}

@@ -36,8 +36,6 @@ mod asynchronous;
 pub mod backoff;
 mod blocking;
 mod budget;
-#[cfg(feature = "redis")]
-mod budget_shared;
 mod class;
 mod duration;
 mod event;
@@ -49,7 +47,7 @@ mod metrics;
 mod paced;
 mod policy;
 #[cfg(feature = "redis")]
-mod redis_store;
+mod redis_hub;
 mod retry;
 pub mod testing;
 mod throttled;

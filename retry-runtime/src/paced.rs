@@ -189,11 +189,13 @@ impl<E> Retry<E> {
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
     /// static LIMITER: RateLimiter = RateLimiter::new();
-    /// // Another caller was told to come back in two minutes: so is everyone.
+    /// // Another caller was told to come back in 45 s: so is everyone, and this
+    /// // call waits 30 s at most.
     /// let turn = LIMITER.turn(Duration::ZERO).await.unwrap();
-    /// LIMITER.failed(turn, ErrorClass::RateLimit, Some(Duration::from_secs(120)));
+    /// LIMITER.failed(turn, ErrorClass::RateLimit, Some(Duration::from_secs(45)));
     ///
-    /// let result: Result<(), std::io::Error> = Retry::classified(Policy::new())
+    /// let policy = Policy::new().max_delay(Duration::from_secs(30));
+    /// let result: Result<(), std::io::Error> = Retry::classified(policy)
     ///     .run_async_limited(&LIMITER, || async { unreachable!("no request is sent") })
     ///     .await;
     /// assert_eq!(result.unwrap_err().kind(), std::io::ErrorKind::WouldBlock);

@@ -129,7 +129,9 @@ fn a_limiter_that_gives_no_turn_is_a_give_up() {
     let turn = COOLED.turn_blocking(Duration::ZERO).unwrap();
     COOLED.failed(turn, ErrorClass::RateLimit, Some(Duration::from_secs(3600)));
     let (counters, _) = seen(|| {
-        let result: io::Result<()> = Retry::classified(Policy::new())
+        // Within max_delay of the minute the hour's hint closes the key for.
+        let policy = Policy::new().max_delay(Duration::from_secs(10));
+        let result: io::Result<()> = Retry::classified(policy)
             .named("cooled")
             .run_limited(&COOLED, || unreachable!("no turn, no attempt"));
         assert_eq!(result.unwrap_err().kind(), io::ErrorKind::WouldBlock);

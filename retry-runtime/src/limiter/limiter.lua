@@ -3,13 +3,17 @@
 -- update; the Rust tests run both on the same operations and compare.
 --
 -- KEYS[1]  the limiter's hash
--- ARGV[1]  op: reserve | record | observe | release | read
+-- ARGV[1]  op: reserve | record | observe | release | read | seed | clear
 -- ARGV[2]  now in microseconds, or "" for the server's TIME (tests pin it)
 -- the rest depends on op (see the bottom of the file).
+--
+-- Every op replies {kind, ticket, value, now, fields}: fields is the state as
+-- saved (HGETALL), which the process caches for its waiters and snapshot().
 
 local key = KEYS[1]
 local BETA, SCALE, FLOOR, MARGIN = 0.7, 0.4, 0.5, 0.95
-local LONGEST_COOL_DOWN = 24 * 3600 * 1000000
+local LONGEST_COOL_DOWN = 60 * 1000000
+local LONGEST_INTERVAL = 24 * 3600 * 1000000
 local MEASURE_WINDOW = 1000000
 local RECHECK = 250000
 local IDLE_TTL_MS = 600000
@@ -21,8 +25,9 @@ local function now_us()
 end
 
 local NUMBERS = {'rate', 'ceiling', 'limit', 'origin', 'oticket', 'nticket', 'cool',
-  'ldec', 'lmax', 'lthr', 'episodes', 'succ', 's0t', 's0c', 's1t', 's1c'}
+  'probe', 'ldec', 'lmax', 'lthr', 'episodes', 'succ', 's0t', 's0c', 's1t', 's1c'}
 
+-- The state, and whether the key existed (expired, flushed, a restarted Redis: no).
 local function load()
   local s = {}
   local raw = redis.call('HGETALL', key)
@@ -32,7 +37,7 @@ local function load()
   s.lmax = s.lmax or 0
   s.episodes = s.episodes or 0
   s.succ = s.succ or 0
-  return s
+  return s, #raw > 0
 end
 
 local function save(s, now)
@@ -47,19 +52,22 @@ local function save(s, now)
   end
   if #del > 0 then redis.call('HDEL', key, unpack(del)) end
   redis.call('HSET', key, unpack(set))
-  -- Nothing piles up: the state goes with its last use, or its cool-down.
+  -- Nothing piles up: the state goes with its last use, or its cool-down
+  -- (at most LONGEST_COOL_DOWN: a day-long hint does not keep it a day).
   local ttl = IDLE_TTL_MS
   if s.cool and s.cool > now then ttl = ttl + math.floor((s.cool - now) / 1000) end
   redis.call('PEXPIRE', key, ttl)
 end
 
 local function is_idle(s, now)
-  return s.rate == nil and (s.cool == nil or s.cool <= now)
+  return s.rate == nil and s.probe == nil and (s.cool == nil or s.cool <= now)
 end
 
 local function interval(s)
-  if s.rate == nil then return 0 end
-  return math.min(1000000 / s.rate, LONGEST_COOL_DOWN)
+  local paced = 0
+  if s.rate ~= nil then paced = math.min(1000000 / s.rate, LONGEST_INTERVAL) end
+  if s.probe ~= nil then return math.max(paced, LONGEST_COOL_DOWN) end
+  return paced
 end
 
 local function scheduled(s, ticket, now)
@@ -107,10 +115,33 @@ local function set_rate(s, now, rate)
 end
 
 local function cool_down(s, now, wait)
+  if wait > LONGEST_COOL_DOWN and s.probe == nil then
+    rebase(s, now, nil)
+    s.probe = now
+  end
   local untl = now + math.min(wait, LONGEST_COOL_DOWN)
   if s.cool and s.cool >= untl then return end
   rebase(s, now, untl)
   s.cool = untl
+end
+
+local function end_probe(s, now)
+  local pending = first_pending(s, now)
+  s.probe = nil
+  s.origin = now
+  s.oticket = pending
+end
+
+local function answers_probe(s, sent)
+  return s.probe ~= nil and sent ~= nil and sent >= s.probe
+end
+
+local function clear(s, now)
+  local pending = first_pending(s, now)
+  local nticket = s.nticket
+  for _, name in ipairs(NUMBERS) do s[name] = nil end
+  s.lmax, s.episodes, s.succ = 0, 0, 0
+  s.origin, s.oticket, s.nticket = now, pending, nticket
 end
 
 local function learn_limit(s, now, per_minute)
@@ -169,7 +200,8 @@ end
 local function check(s, ticket, now, latest)
   local at = turn_at(s, ticket, now)
   if at <= now then return {'go', ticket, now} end
-  local sure = (s.cool ~= nil and s.cool > latest) or (s.rate ~= nil and s.rate == s.ceiling)
+  local sure = (s.cool ~= nil and s.cool > latest) or s.probe ~= nil
+    or (s.rate ~= nil and s.rate == s.ceiling)
   if at > latest and (sure or now >= latest) then return {'late', at - now} end
   return {'wait', ticket, math.min(at, latest, now + RECHECK)}
 end
@@ -184,18 +216,39 @@ local function opt(i)
   return tonumber(ARGV[i])
 end
 
+-- What a process knows, for a store that does not: a limit (learned from the
+-- server's headers, which overrides the store's, or given at construction,
+-- which fills in only where the store has none), and a cool-down (a probe).
+local function seed(s, now, limit, learned, cool, probing)
+  if limit and (s.limit == nil or (learned and s.limit ~= limit)) then learn_limit(s, now, limit) end
+  if probing and s.probe == nil then
+    rebase(s, now, nil)
+    s.probe = now
+  end
+  if cool and cool > 0 then cool_down(s, now, cool) end
+end
+
+local function reply(kind, ticket, value, now)
+  return {kind, ticket, int(value), int(now), redis.call('HGETALL', key)}
+end
+
 local op = ARGV[1]
 local now = now_us()
-local s = load()
+local s, existed = load()
 
 if op == 'read' then
-  return {'read', redis.call('HGETALL', key), int(now), int(now)}
+  return reply('read', 0, now, now)
 elseif op == 'reserve' then
-  -- ARGV[3]: the longest the caller may wait, in microseconds.
+  -- ARGV[3]: the longest the caller may wait, in microseconds; ARGV[4..5]: the
+  -- process's seed (limit per minute, cool-down left in µs, or ""), applied
+  -- where the store has no limit, and the cool-down where the key was gone.
+  local limit, cool = opt(4), opt(5)
+  if not existed then seed(s, now, limit, false, cool, false)
+  elseif limit and s.limit == nil then learn_limit(s, now, limit) end
   sample(s, now)
   if is_idle(s, now) then
     save(s, now)
-    return {'free', 0, int(now), int(now)}
+    return reply('free', 0, now, now)
   end
   local ticket = s.nticket
   if s.origin == nil or scheduled(s, ticket, now) < now then
@@ -205,39 +258,64 @@ elseif op == 'reserve' then
   local verdict = check(s, ticket, now, now + opt(3))
   if verdict[1] == 'late' then
     save(s, now)
-    return {'late', 0, int(verdict[2]), int(now)}
+    return reply('late', 0, verdict[2], now)
   end
   s.nticket = ticket + 1
   save(s, now)
-  return {verdict[1], ticket, int(verdict[3]), int(now)}
+  return reply(verdict[1], ticket, verdict[3], now)
 elseif op == 'record' then
   -- ARGV[3]: ok | throttle | overload; ARGV[4]: sent (µs) or ""; ARGV[5]: hint (µs) or "".
   local kind, sent, hint = ARGV[3], opt(4), opt(5)
   if kind == 'ok' then s.succ = s.succ + 1 end
   sample(s, now)
   if kind == 'ok' then
+    if answers_probe(s, sent) then
+      end_probe(s, now)
+      s.cool = nil
+    end
     admitted_in_episode(s, now, sent)
     climb(s, now)
   elseif kind == 'overload' then
     if hint then cool_down(s, now, hint) end
   else
-    if hint then cool_down(s, now, hint) end
+    if hint then
+      if hint <= LONGEST_COOL_DOWN and answers_probe(s, sent) then end_probe(s, now) end
+      cool_down(s, now, hint)
+    end
     local new_episode = s.ldec == nil or (sent ~= nil and sent >= s.ldec)
     if new_episode then decrease(s, now) end
   end
   save(s, now)
-  return {'ok', 0, int(now), int(now)}
+  return reply('ok', 0, now, now)
 elseif op == 'observe' then
   -- ARGV[3]: the announced limit per minute or ""; ARGV[4]: a reset (µs) or "".
   local limit, reset = opt(3), opt(4)
   if limit then learn_limit(s, now, limit) end
   if reset then cool_down(s, now, reset) end
   save(s, now)
-  return {'ok', 0, int(now), int(now)}
+  return reply('ok', 0, now, now)
 elseif op == 'release' then
   local ticket = opt(3)
   if ticket + 1 == s.nticket and ticket >= s.oticket then s.nticket = ticket end
   save(s, now)
-  return {'ok', 0, int(now), int(now)}
+  return reply('ok', 0, now, now)
+elseif op == 'seed' then
+  -- On connect and reconnect. ARGV[3]: limit per minute or ""; ARGV[4]: 1 when
+  -- learned from the server; ARGV[5]: cool-down left (µs) or ""; ARGV[6]: 1
+  -- while probing; ARGV[7]: how long (µs) this process's own queue still
+  -- runs, which the store's schedule starts after; ARGV[8]: 1 to clear first.
+  if ARGV[8] == '1' then clear(s, now) end
+  seed(s, now, opt(3), ARGV[4] == '1', opt(5), ARGV[6] == '1')
+  local busy = opt(7)
+  if busy and busy > 0 and s.rate ~= nil then
+    local nb = now + busy
+    if scheduled(s, s.nticket, now) < nb then rebase(s, now, nb) end
+  end
+  save(s, now)
+  return reply('ok', 0, now, now)
+elseif op == 'clear' then
+  clear(s, now)
+  save(s, now)
+  return reply('ok', 0, now, now)
 end
 return redis.error_reply('unknown op ' .. tostring(op))

@@ -62,6 +62,10 @@ pub struct RateLimiter {
     waiting: AtomicU32,
     /// The last announced limit, so `observe` of the same limit takes no lock.
     known_limit: AtomicU64,
+    /// The limit given at construction, which `reset` goes back to.
+    seed_limit: u32,
+    /// Whether `known_limit` came from the server's headers.
+    learned: AtomicBool,
     state: Mutex<State<Instant>>,
     /// The fleet's state in Redis, once `share_redis` was called.
     #[cfg(feature = "redis")]
@@ -121,6 +125,9 @@ pub struct LimiterSnapshot {
     pub waiting: u32,
     /// Throttle episodes seen: each lowered the rate once.
     pub throttles: u64,
+    /// Whether a hint longer than a minute holds the key: one call a minute
+    /// goes, as a probe, until one succeeds.
+    pub probing: bool,
     /// Where the state lives.
     pub store: Store,
 }
@@ -152,7 +159,7 @@ enum Reserve {
 impl RateLimiter {
     /// A limiter that knows nothing yet: no pacing until the server says more.
     pub const fn new() -> RateLimiter {
-        RateLimiter::from_state(State::new(None), 0)
+        RateLimiter::from_state(0)
     }
 
     /// A limiter that starts from a known limit of `requests` a minute (paced a
@@ -165,17 +172,19 @@ impl RateLimiter {
     /// assert_eq!(ANTHROPIC.snapshot().limit_per_minute, Some(50));
     /// ```
     pub const fn per_minute(requests: u32) -> RateLimiter {
-        RateLimiter::from_state(State::new(Some(requests)), requests as u64)
+        RateLimiter::from_state(requests)
     }
 
-    const fn from_state(state: State<Instant>, known_limit: u64) -> RateLimiter {
+    const fn from_state(per_minute: u32) -> RateLimiter {
         RateLimiter {
             // The first turn looks at the state once, to start measuring.
             engaged: AtomicBool::new(true),
             successes: AtomicU64::new(0),
             waiting: AtomicU32::new(0),
-            known_limit: AtomicU64::new(known_limit),
-            state: Mutex::new(state),
+            known_limit: AtomicU64::new(per_minute as u64),
+            seed_limit: per_minute,
+            learned: AtomicBool::new(false),
+            state: Mutex::new(State::new(Some(per_minute))),
             #[cfg(feature = "redis")]
             shared: std::sync::OnceLock::new(),
         }
@@ -210,6 +219,7 @@ impl RateLimiter {
         if let Some(limit) = new_limit {
             state.learn_limit(now, limit);
             self.known_limit.store(limit, Ordering::Relaxed);
+            self.learned.store(true, Ordering::Relaxed);
         }
         if let Some(reset) = reset {
             state.cool_down(now, reset);
@@ -225,19 +235,81 @@ impl RateLimiter {
         }
     }
 
-    /// What the limiter knows now.
+    /// What governs the next turn now: while shared, the store's state (as
+    /// this process last read it: every turn and report reads it back, and a
+    /// read older than 50 ms is refreshed in the background for the next
+    /// look); while local or degraded, this process's own.
     pub fn snapshot(&self) -> LimiterSnapshot {
+        let store = self.store();
+        #[cfg(feature = "redis")]
+        if store == Store::Shared
+            && let Some((state, now)) = self.shared.get().and_then(|shared| shared.view())
+        {
+            return self.snapshot_of(&state, now, store);
+        }
         let now = now();
         let state = self.lock();
+        self.snapshot_of(&state, now, store)
+    }
+
+    fn snapshot_of<T: time::Time>(
+        &self,
+        state: &State<T>,
+        now: T,
+        store: Store,
+    ) -> LimiterSnapshot {
         let known = self.known_limit.load(Ordering::Relaxed);
         LimiterSnapshot {
             rate: state.rate(),
-            limit_per_minute: (known > 0).then_some(known),
+            limit_per_minute: state.limit_per_minute().or((known > 0).then_some(known)),
             cool_down: state.cool_down_left(now),
             next_turn: state.next_turn(now).saturating_duration_since(now),
             waiting: self.waiting.load(Ordering::Relaxed),
             throttles: state.episodes(),
-            store: self.store(),
+            probing: state.probing(),
+            store,
+        }
+    }
+
+    /// Forgets what was learned — the cool-down or probing, the adaptive rate,
+    /// the throttle episodes, a limit learned from headers — and starts again
+    /// from the limit given at construction, here and, when shared, in the
+    /// store (at once, or on reconnect if Redis does not answer now). An
+    /// operator's way out when a server's answer closed the key by mistake.
+    /// Callers already waiting keep their order. Other processes of a fleet
+    /// follow the store; their own in-process states, used only while Redis
+    /// does not answer, keep what they learned.
+    ///
+    /// ```
+    /// use retry_runtime::RateLimiter;
+    /// use retry_runtime::http::{HeaderMap, HeaderValue};
+    /// use std::time::Duration;
+    ///
+    /// let limiter = RateLimiter::new();
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("retry-after", HeaderValue::from_static("86400"));
+    /// headers.insert("x-ratelimit-remaining-requests", HeaderValue::from_static("0"));
+    /// headers.insert("x-ratelimit-reset-requests", HeaderValue::from_static("24h0m0s"));
+    /// limiter.observe(&headers);
+    /// assert!(limiter.snapshot().probing);
+    /// limiter.reset();
+    /// assert_eq!(limiter.snapshot().cool_down, Duration::ZERO);
+    /// assert!(!limiter.snapshot().probing);
+    /// ```
+    pub fn reset(&self) {
+        let now = now();
+        let mut state = self.lock();
+        let seed = (self.seed_limit > 0).then_some(self.seed_limit);
+        state.clear(now, seed);
+        self.known_limit
+            .store(u64::from(self.seed_limit), Ordering::Relaxed);
+        self.learned.store(false, Ordering::Relaxed);
+        self.successes.store(0, Ordering::Relaxed);
+        self.settle(&state, now);
+        drop(state);
+        #[cfg(feature = "redis")]
+        if let Some(shared) = self.shared.get() {
+            shared.send(shared::Update::Clear);
         }
     }
 
@@ -340,13 +412,37 @@ impl RateLimiter {
     }
 
     /// The fast path is open exactly while the state is idle and not shared.
+    /// Called under the state's lock after every change, which is also when a
+    /// shared limiter keeps what it knows current for the store.
     fn settle(&self, state: &State<Instant>, now: Instant) {
         #[cfg(feature = "redis")]
-        let shared = self.shared.get().is_some();
+        let shared = self.remember(state, now);
         #[cfg(not(feature = "redis"))]
         let shared = false;
         self.engaged
             .store(shared || !state.is_idle(now), Ordering::Release);
+    }
+
+    /// Hands what this process knows to its store, if shared; whether it is.
+    #[cfg(feature = "redis")]
+    fn remember(&self, state: &State<Instant>, now: Instant) -> bool {
+        let Some(shared) = self.shared.get() else {
+            return false;
+        };
+        let wall = SystemTime::now();
+        let at = |t: Instant| {
+            let left = t.saturating_duration_since(now);
+            (!left.is_zero()).then(|| wall + left)
+        };
+        let known = self.known_limit.load(Ordering::Relaxed);
+        shared.remember(shared::SeedAt {
+            limit: (known > 0).then_some(known),
+            learned: self.learned.load(Ordering::Relaxed),
+            cool_until: state.cool_down_until().and_then(at),
+            probing: state.probing(),
+            busy_until: at(state.next_turn(now)),
+        });
+        true
     }
 
     /// A poisoned lock means a panic mid-update of plain numbers, all still valid.

@@ -1,20 +1,22 @@
 //! A `RateLimiter`'s state in Redis, shared by every process of a fleet: the
 //! same state machine (`limiter.lua` mirrors `state.rs`), one script call — one
-//! round trip — per update. Redis is never a new way to fail: a slow or failed
-//! call marks the store degraded, the limiter falls back to its in-process
-//! state, and a background probe brings it back.
+//! round trip — per update, over the process's one connection to that Redis
+//! (`redis_hub`). Redis is never a new way to fail: a call that misses the
+//! bound degrades the connection, every caller then uses the in-process state
+//! without waiting on Redis, and the connection's probe brings it back —
+//! writing what this process learned meanwhile.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
 
-use redis::aio::ConnectionManager;
+use tokio::sync::watch;
 
-use super::state::{Check, State, Ticket};
+use super::state::{Check, Seed, State, Ticket};
 use super::time::{Micros, Time};
 use super::{RateLimiter, Sent, Turn};
 use crate::Throttled;
-use crate::redis_store::{self, BOUND, PROBE_EVERY};
+use crate::redis_hub::{self, Call, Link, Member, Task};
 
 /// How long a read of the schedule serves every waiter of this process.
 const READ_FRESH: Duration = Duration::from_millis(50);
@@ -22,31 +24,74 @@ const READ_FRESH: Duration = Duration::from_millis(50);
 static SCRIPT: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(include_str!("limiter.lua")));
 
-/// The store: a connection that reconnects by itself, the key, and whether the
-/// last call went through.
+/// One limiter's key on one Redis link, and this process's view of it.
 pub(crate) struct Shared {
-    conn: ConnectionManager,
+    link: Arc<Link>,
+    url: String,
+    name: String,
     key: String,
-    healthy: AtomicBool,
-    probing: AtomicBool,
-    /// The last read of the schedule, shared by the waiters of this process.
-    read: tokio::sync::Mutex<Option<Read>>,
+    /// The last state the store sent back, and the read in flight, if any.
+    cache: Mutex<Cache>,
+    /// What this process knows, kept current by the limiter, for the store.
+    seed: Mutex<SeedAt>,
+    /// `reset()` was called while the store did not answer: the next
+    /// reconnect clears the store first.
+    clear_pending: AtomicBool,
 }
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shared")
             .field("key", &self.key)
-            .field("healthy", &self.is_healthy())
+            .field("healthy", &self.link.is_healthy())
             .finish()
     }
 }
 
-#[derive(Clone)]
-struct Read {
+#[derive(Default)]
+struct Cache {
+    read: Option<Read>,
+    pending: Option<watch::Receiver<Option<Option<Read>>>>,
+}
+
+/// The store's state as of `taken` (this process's clock), when the store's
+/// clock said `now`.
+#[derive(Clone, Debug)]
+pub(crate) struct Read {
     taken: Instant,
     now: Micros,
     state: State<Micros>,
+}
+
+impl Read {
+    /// The store's clock now, estimated from this read.
+    fn now(&self) -> Micros {
+        self.now.saturating_add(self.taken.elapsed())
+    }
+}
+
+/// [`Seed`] with its times on the wall clock, so it can be kept current under
+/// the limiter's lock and sent later from another thread.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct SeedAt {
+    pub(crate) limit: Option<u64>,
+    pub(crate) learned: bool,
+    pub(crate) cool_until: Option<SystemTime>,
+    pub(crate) probing: bool,
+    pub(crate) busy_until: Option<SystemTime>,
+}
+
+impl SeedAt {
+    fn at(&self, now: SystemTime) -> Seed {
+        let left = |t: Option<SystemTime>| t.and_then(|t| t.duration_since(now).ok());
+        Seed {
+            limit: self.limit,
+            learned: self.learned,
+            cool: left(self.cool_until),
+            probing: self.probing,
+            busy: left(self.busy_until),
+        }
+    }
 }
 
 /// What the store said to a caller asking for a turn.
@@ -84,6 +129,7 @@ pub(crate) enum Update {
     Release {
         ticket: Ticket,
     },
+    Clear,
 }
 
 fn micros(duration: Duration) -> u64 {
@@ -94,48 +140,101 @@ fn opt(value: Option<u64>) -> String {
     value.map_or_else(String::new, |v| v.to_string())
 }
 
+fn flag(value: bool) -> String {
+    if value { "1" } else { "0" }.to_string()
+}
+
+/// A reply of the script: kind, ticket, value, the store's clock, the state.
+type Raw = (String, u64, String, String, Vec<(String, String)>);
+
 impl Shared {
-    /// A store for `key` at `url`; the connection is made lazily and remade
-    /// after failures, so a Redis that is down now is not an error.
-    pub(crate) fn new(url: &str, key: &str) -> redis::RedisResult<Arc<Shared>> {
-        let conn = redis_store::connection(url)?;
-        Ok(Arc::new(Shared {
-            conn,
-            key: format!("ai-retry:limiter:{key}"),
-            healthy: AtomicBool::new(false),
-            probing: AtomicBool::new(false),
-            read: tokio::sync::Mutex::new(None),
-        }))
+    pub(crate) fn new(link: Arc<Link>, url: &str, name: &str) -> Arc<Shared> {
+        Arc::new(Shared {
+            link,
+            url: url.to_string(),
+            name: name.to_string(),
+            key: format!("ai-retry:limiter:{name}"),
+            cache: Mutex::default(),
+            seed: Mutex::default(),
+            clear_pending: AtomicBool::new(false),
+        })
+    }
+
+    /// Whether this store is the one at `url` under `name`.
+    pub(crate) fn is(&self, url: &str, name: &str) -> bool {
+        self.url == url && self.name == name
     }
 
     pub(crate) fn is_healthy(&self) -> bool {
-        self.healthy.load(Ordering::Acquire)
+        self.link.is_healthy()
     }
 
-    /// One script call, cut off after [`BOUND`].
-    async fn call(&self, op: &str, args: &[String]) -> Option<redis::Value> {
-        let mut invocation = SCRIPT.key(&self.key);
-        invocation.arg(op).arg("");
-        for arg in args {
-            invocation.arg(arg);
+    fn cache(&self) -> MutexGuard<'_, Cache> {
+        self.cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Keeps what this process knows current (called under the limiter's lock).
+    pub(crate) fn remember(&self, seed: SeedAt) {
+        *self
+            .seed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = seed;
+    }
+
+    fn seed_now(&self) -> Seed {
+        self.seed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .at(SystemTime::now())
+    }
+
+    fn call(&self, op: &str, args: Vec<String>) -> Call {
+        let mut all = vec![op.to_string(), String::new()];
+        all.extend(args);
+        Call {
+            script: &SCRIPT,
+            keys: vec![self.key.clone()],
+            args: all,
         }
-        let mut conn = self.conn.clone();
-        let reply = tokio::time::timeout(BOUND, invocation.invoke_async(&mut conn)).await;
-        match reply {
-            Ok(Ok(value)) => Some(value),
-            _ => None,
+    }
+
+    /// Parses a reply and keeps the state it carries for this process's waiters.
+    fn take(&self, value: redis::Value) -> Option<(String, Ticket, u64, Micros)> {
+        let (kind, ticket, value, now, fields): Raw = redis::from_redis_value(value).ok()?;
+        let (value, now) = (value.parse::<u64>().ok()?, Micros(now.parse().ok()?));
+        let field = |name: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| k == name)
+                .and_then(|(_, v)| v.parse::<f64>().ok())
+        };
+        let read = Read {
+            taken: Instant::now(),
+            now,
+            state: State::from_fields(field),
+        };
+        let mut cache = self.cache();
+        // A reply that left before a newer one came back does not replace it.
+        if cache.read.as_ref().is_none_or(|r| r.now <= now) {
+            cache.read = Some(read);
         }
+        Some((kind, ticket, value, now))
     }
 
     /// Asks for a turn for a caller that may wait up to `max_wait`; `None`
-    /// when the store did not answer in time.
+    /// when the store did not answer in time. The seed rides along: the store
+    /// takes the limit where it has none, and everything where the key was gone.
     pub(crate) async fn reserve(&self, max_wait: Duration) -> Option<Reply> {
-        let value = self
-            .call("reserve", &[micros(max_wait).to_string()])
-            .await?;
-        let (kind, ticket, value, now): (String, u64, String, String) =
-            redis::from_redis_value(value).ok()?;
-        let (value, now) = (value.parse::<u64>().ok()?, Micros(now.parse().ok()?));
+        let seed = self.seed_now();
+        let args = vec![
+            micros(max_wait).to_string(),
+            opt(seed.limit),
+            opt(seed.cool.map(micros)),
+        ];
+        let value = self.link.run(self.call("reserve", args)).await?;
+        let (kind, ticket, value, now) = self.take(value)?;
         Some(match kind.as_str() {
             "free" => Reply::Free,
             "go" => Reply::Go(now),
@@ -149,43 +248,68 @@ impl Shared {
     }
 
     /// Where `ticket` stands, from a read of the schedule that every waiter of
-    /// this process shares (one read per [`READ_FRESH`] at most).
+    /// this process shares: at most one read per [`READ_FRESH`], and a waiter
+    /// that finds one in flight waits for it — never past the bound — rather
+    /// than queueing for its own. `None` when the store did not answer.
     pub(crate) async fn check(
-        &self,
+        self: &Arc<Self>,
         ticket: Ticket,
         latest: Micros,
     ) -> Option<(Check<Micros>, Micros)> {
-        let mut read = self.read.lock().await;
-        let fresh = read
-            .as_ref()
-            .is_some_and(|r| r.taken.elapsed() < READ_FRESH);
-        if !fresh {
-            *read = Some(self.read_state().await?);
-        }
-        let read = read.as_ref()?;
-        let now = Micros(read.now.0 + micros(read.taken.elapsed()));
+        let read = self.fresh_read().await?;
+        let now = read.now();
         Some((read.state.check(ticket, now, latest), now))
     }
 
-    async fn read_state(&self) -> Option<Read> {
-        let value = self.call("read", &[]).await?;
-        let (_, fields, now, _): (String, Vec<(String, String)>, String, String) =
-            redis::from_redis_value(value).ok()?;
-        let field = |name: &str| {
-            fields
-                .iter()
-                .find(|(k, _)| k == name)
-                .and_then(|(_, v)| v.parse::<f64>().ok())
+    async fn fresh_read(self: &Arc<Self>) -> Option<Read> {
+        let mut pending = {
+            let mut cache = self.cache();
+            if let Some(read) = cache.read.as_ref()
+                && read.taken.elapsed() < READ_FRESH
+            {
+                return Some(read.clone());
+            }
+            match &cache.pending {
+                Some(pending) => pending.clone(),
+                None => {
+                    let (done, pending) = watch::channel(None);
+                    let shared = self.clone();
+                    redis_hub::spawn(async move {
+                        let read = shared.read_here().await;
+                        shared.cache().pending = None;
+                        let _ = done.send(Some(read));
+                    })?;
+                    cache.pending = Some(pending.clone());
+                    pending
+                }
+            }
         };
-        Some(Read {
-            taken: Instant::now(),
-            now: Micros(now.parse().ok()?),
-            state: State::from_fields(field),
-        })
+        let read = pending.wait_for(Option::is_some).await.ok()?.clone();
+        read.flatten()
     }
 
-    /// Sends an update; `false` when the store did not take it in time.
-    pub(crate) async fn update(&self, update: Update) -> bool {
+    /// One read of the store, on the Redis thread.
+    async fn read_here(self: &Arc<Self>) -> Option<Read> {
+        let value = self.link.run_here(self.call("read", Vec::new())).await?;
+        self.take(value)?;
+        self.cache().read.clone()
+    }
+
+    /// The store's state as last read, and the store's clock now; `None`
+    /// before any read. A read older than [`READ_FRESH`] is refreshed in the
+    /// background for the next look.
+    pub(crate) fn view(self: &Arc<Self>) -> Option<(State<Micros>, Micros)> {
+        let cache = self.cache();
+        let read = cache.read.as_ref()?;
+        if read.taken.elapsed() >= READ_FRESH && cache.pending.is_none() && self.is_healthy() {
+            let shared = self.clone();
+            let _ = redis_hub::spawn(async move { shared.read_here().await });
+        }
+        Some((read.state.clone(), read.now()))
+    }
+
+    /// Sends an update without waiting for it; a miss degrades the link.
+    pub(crate) fn send(&self, update: Update) {
         let (op, args) = match update {
             Update::Success { sent } => (
                 "record",
@@ -207,71 +331,45 @@ impl Shared {
                 ("observe", vec![opt(limit), opt(reset.map(micros))])
             }
             Update::Release { ticket } => ("release", vec![ticket.to_string()]),
-        };
-        self.call(op, &args).await.is_some()
-    }
-
-    /// Whether Redis answers a PING within [`BOUND`].
-    async fn ping(&self) -> bool {
-        let mut conn = self.conn.clone();
-        let ping = redis::cmd("PING");
-        let reply = tokio::time::timeout(BOUND, ping.query_async::<String>(&mut conn)).await;
-        matches!(reply, Ok(Ok(_)))
-    }
-
-    /// First contact: shared from the first call when Redis answers now,
-    /// degraded (and probing) when it does not.
-    async fn connect(self: &Arc<Self>) {
-        match self.ping().await {
-            true => self.healthy.store(true, Ordering::Release),
-            false => self.degrade(),
-        }
-    }
-
-    /// Marks the store degraded and, once, starts probing for its return.
-    pub(crate) fn degrade(self: &Arc<Self>) {
-        if self.healthy.swap(false, Ordering::AcqRel) {
-            #[cfg(feature = "tracing")]
-            tracing::warn!(key = %self.key, "rate limiter: Redis did not answer in time; using in-process state");
-        }
-        self.probe();
-    }
-
-    /// Pings until Redis answers, then marks the store healthy. One probe at a time.
-    pub(crate) fn probe(self: &Arc<Self>) {
-        if self.probing.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            self.probing.store(false, Ordering::Release);
-            return;
-        };
-        let shared = self.clone();
-        runtime.spawn(async move {
-            loop {
-                if shared.ping().await {
-                    shared.healthy.store(true, Ordering::Release);
-                    shared.probing.store(false, Ordering::Release);
-                    #[cfg(feature = "tracing")]
-                    tracing::info!(key = %shared.key, "rate limiter: Redis answers again; state shared");
+            Update::Clear => {
+                if !self.is_healthy() {
+                    // Cleared on reconnect, before anything else is written.
+                    self.clear_pending.store(true, Ordering::Release);
                     return;
                 }
-                tokio::time::sleep(PROBE_EVERY).await;
+                ("clear", Vec::new())
             }
-        });
-    }
-
-    /// Sends `update` without waiting for it; a failure degrades the store.
-    pub(crate) fn send(self: &Arc<Self>, update: Update) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
         };
-        let shared = self.clone();
-        runtime.spawn(async move {
-            if !shared.update(update).await {
-                shared.degrade();
+        self.link.send(self.call(op, args));
+    }
+}
+
+impl Member for Shared {
+    /// Writes what this process knows — its limit, a live cool-down or probe,
+    /// how long its own queue still runs — and clears first if `reset()` was
+    /// called meanwhile.
+    fn reconnect(self: Arc<Self>) -> Task<bool> {
+        Box::pin(async move {
+            let seed = self.seed_now();
+            let clear = self.clear_pending.swap(false, Ordering::AcqRel);
+            let args = vec![
+                opt(seed.limit),
+                flag(seed.learned),
+                opt(seed.cool.map(micros)),
+                flag(seed.probing),
+                opt(seed.busy.map(micros)),
+                flag(clear),
+            ];
+            match self.link.run_here(self.call("seed", args)).await {
+                Some(value) => self.take(value).is_some(),
+                None => {
+                    if clear {
+                        self.clear_pending.store(true, Ordering::Release);
+                    }
+                    false
+                }
             }
-        });
+        })
     }
 }
 
@@ -282,12 +380,25 @@ impl RateLimiter {
     /// script call (one round trip); waiting callers of one process share their
     /// reads of the schedule; the keys expire ten minutes after their last use.
     ///
-    /// Redis is never a new way to fail: a call that Redis does not answer
-    /// within 100 ms uses this process's own state, which keeps learning all
-    /// along; the store is then [`Store::Degraded`](super::Store::Degraded)
-    /// until a background probe finds Redis again. Only a malformed `url` is an
-    /// error: a Redis that is down now is a degraded start. Blocking callers use
-    /// the in-process state only.
+    /// What this process knows reaches the store: a limit given at
+    /// construction fills in where the store has none, a limit learned from
+    /// the server's headers replaces the store's, and a live cool-down is
+    /// written — on connect, on every reconnect, and whenever the key is gone
+    /// (expired, flushed, a Redis restarted empty).
+    ///
+    /// Redis is never a new way to fail: the first call that Redis does not
+    /// answer within 100 ms marks the connection degraded
+    /// ([`Store::Degraded`](super::Store::Degraded)); from then on no caller
+    /// waits on Redis — each uses this process's own state, which kept
+    /// learning all along — until a background probe finds Redis running the
+    /// limiter's script again. Only a malformed `url` is an error: a Redis that
+    /// is down now is a degraded start. The Redis calls run on a thread of
+    /// their own, one connection per URL for every limiter and budget of the
+    /// process, so they outlive the runtime that called `share_redis`.
+    /// Blocking callers use the in-process state only.
+    ///
+    /// A limiter is shared once: calling this again with the same `url` and
+    /// `key` does nothing, with another is an error (`InvalidClientConfig`).
     ///
     /// ```no_run
     /// use retry_runtime::RateLimiter;
@@ -300,10 +411,29 @@ impl RateLimiter {
     /// # }
     /// ```
     pub async fn share_redis(&self, url: &str, key: &str) -> redis::RedisResult<()> {
-        let shared = Shared::new(url, key)?;
-        let shared = self.shared.get_or_init(|| shared);
-        self.engaged.store(true, Ordering::Release);
-        shared.connect().await;
+        if let Some(shared) = self.shared.get() {
+            return match shared.is(url, key) {
+                true => Ok(()),
+                false => Err(redis::RedisError::from((
+                    redis::ErrorKind::InvalidClientConfig,
+                    "this rate limiter is already shared",
+                    format!("as `{}`; it cannot be shared again as `{key}`", shared.name),
+                ))),
+            };
+        }
+        let link = redis_hub::link(url)?;
+        let shared = {
+            // Under the state's lock, so `settle` sees the store as soon as it is set.
+            let state = self.lock();
+            let shared = self
+                .shared
+                .get_or_init(|| Shared::new(link.clone(), url, key))
+                .clone();
+            self.engaged.store(true, Ordering::Release);
+            self.remember(&state, super::now());
+            shared
+        };
+        link.join(shared).await;
         Ok(())
     }
 
@@ -312,8 +442,9 @@ impl RateLimiter {
         self.shared.get().filter(|shared| shared.is_healthy())
     }
 
-    /// A turn from the shared store; `Err(left)` when it did not answer in time,
-    /// with the wait still allowed, for the in-process state to give the turn.
+    /// A turn from the shared store; `Err(left)` when it did not answer in
+    /// time — or stopped answering while this caller waited — with the wait
+    /// still allowed, for the in-process state to give the turn.
     pub(super) async fn shared_turn(
         &self,
         max_wait: Duration,
@@ -324,7 +455,6 @@ impl RateLimiter {
         let started = Instant::now();
         let left = || max_wait.saturating_sub(started.elapsed());
         let Some(reply) = shared.reserve(max_wait).await else {
-            shared.degrade();
             return Err(left());
         };
         let (ticket, at, now) = match reply {
@@ -338,8 +468,11 @@ impl RateLimiter {
         let mut wake = tokio::time::Instant::now() + at.saturating_duration_since(now);
         loop {
             Box::pin(tokio::time::sleep_until(wake)).await;
+            // Degraded meanwhile: no waiting on Redis, the local state takes over.
+            if !shared.is_healthy() {
+                return Err(left());
+            }
             let Some((check, now)) = shared.check(ticket, latest).await else {
-                shared.degrade();
                 return Err(left());
             };
             match check {
@@ -395,7 +528,9 @@ impl<'a> SharedWaiter<'a> {
 impl Drop for SharedWaiter<'_> {
     fn drop(&mut self) {
         self.limiter.waiting.fetch_sub(1, Ordering::Relaxed);
-        if let Some(ticket) = self.ticket {
+        if let Some(ticket) = self.ticket
+            && self.shared.is_healthy()
+        {
             self.shared.send(Update::Release { ticket });
         }
     }
@@ -415,6 +550,8 @@ mod tests {
     enum Op {
         Reserve {
             max_wait_ms: u64,
+            seed_limit: Option<u64>,
+            seed_cool_ms: Option<u64>,
         },
         Success {
             sent_ago_ms: Option<u64>,
@@ -430,38 +567,70 @@ mod tests {
             limit: Option<u64>,
             reset_ms: Option<u64>,
         },
+        Seed {
+            limit: Option<u64>,
+            learned: bool,
+            cool_ms: Option<u64>,
+            probing: bool,
+            busy_ms: Option<u64>,
+            clear: bool,
+        },
+        Clear,
+        /// The key is gone (expired, flushed): the next reserve seeds it.
+        Expire,
     }
 
     fn op() -> impl Strategy<Value = Op> {
         let ago = proptest::option::of(0..3_000u64);
+        // Hints up to three minutes: past a minute, they become probes.
+        let hint = 0..180_000u64;
         prop_oneof![
-            3 => (0..10_000u64).prop_map(|max_wait_ms| Op::Reserve { max_wait_ms }),
+            3 => (0..120_000u64, proptest::option::of(1..5_000u64), proptest::option::of(0..90_000u64))
+                .prop_map(|(max_wait_ms, seed_limit, seed_cool_ms)| Op::Reserve { max_wait_ms, seed_limit, seed_cool_ms }),
             3 => ago.clone().prop_map(|sent_ago_ms| Op::Success { sent_ago_ms }),
-            2 => (ago, proptest::option::of(0..5_000u64))
+            2 => (ago, proptest::option::of(hint.clone()))
                 .prop_map(|(sent_ago_ms, hint_ms)| Op::Throttle { sent_ago_ms, hint_ms }),
-            1 => (0..5_000u64).prop_map(|hint_ms| Op::Overloaded { hint_ms }),
-            1 => (proptest::option::of(1..5_000u64), proptest::option::of(0..3_000u64))
+            1 => hint.clone().prop_map(|hint_ms| Op::Overloaded { hint_ms }),
+            1 => (proptest::option::of(1..5_000u64), proptest::option::of(hint.clone()))
                 .prop_map(|(limit, reset_ms)| Op::Observe { limit, reset_ms }),
+            1 => (
+                proptest::option::of(1..5_000u64),
+                any::<bool>(),
+                proptest::option::of(hint),
+                any::<bool>(),
+                proptest::option::of(0..10_000u64),
+                proptest::bool::weighted(0.2),
+            )
+                .prop_map(|(limit, learned, cool_ms, probing, busy_ms, clear)| Op::Seed {
+                    limit, learned, cool_ms, probing, busy_ms, clear,
+                }),
+            1 => Just(Op::Clear),
+            1 => Just(Op::Expire),
         ]
     }
 
-    fn run(conn: &mut redis::Connection, key: &str, now: u64, args: &[String]) -> redis::Value {
+    fn run(conn: &mut redis::Connection, key: &str, now: u64, args: &[String]) -> Raw {
         let mut invocation = SCRIPT.key(key);
         invocation.arg(&args[0]).arg(now.to_string());
         for arg in &args[1..] {
             invocation.arg(arg);
         }
-        invocation.invoke(conn).expect("the script runs")
+        let value: redis::Value = invocation.invoke(conn).expect("the script runs");
+        redis::from_redis_value(value).expect("a reply of five parts")
     }
 
-    fn read(conn: &mut redis::Connection, key: &str) -> State<Micros> {
-        let fields: Vec<(String, String)> = redis::cmd("HGETALL").arg(key).query(conn).unwrap();
+    fn state_of(fields: &[(String, String)]) -> State<Micros> {
         State::from_fields(|name| {
             fields
                 .iter()
                 .find(|(k, _)| k == name)
                 .and_then(|(_, v)| v.parse().ok())
         })
+    }
+
+    fn read(conn: &mut redis::Connection, key: &str) -> State<Micros> {
+        let fields: Vec<(String, String)> = redis::cmd("HGETALL").arg(key).query(conn).unwrap();
+        state_of(&fields)
     }
 
     fn close(a: Option<f64>, b: Option<f64>) -> bool {
@@ -480,23 +649,38 @@ mod tests {
         let client = redis::Client::open(server.url()).unwrap();
         let conn = std::cell::RefCell::new(client.get_connection().unwrap());
         let case = std::cell::Cell::new(0);
-        proptest!(ProptestConfig::with_cases(200), |(
+        proptest!(ProptestConfig::with_cases(300), |(
             start_ms in 0..1_000u64,
-            ops in proptest::collection::vec((0..1_500u64, op()), 1..60),
+            ops in proptest::collection::vec((0..70_000u64, op()), 1..60),
         )| {
             case.set(case.get() + 1);
             let key = format!("agree:{}", case.get());
             let mut rust = State::<Micros>::new(None);
+            let mut rust_exists = false;
             let mut successes = 0;
             let mut now = 1_700_000_000_000_000 + start_ms * 1000;
             for (step, (dt_ms, op)) in ops.into_iter().enumerate() {
-                now += dt_ms * 1000;
+                // Mostly small steps; now and then one past a probe's minute.
+                now += if dt_ms > 60_000 { dt_ms } else { dt_ms % 1_500 } * 1000;
                 let t = Micros(now);
                 let sent = |ago: Option<u64>| ago.map(|a| Micros(now - a * 1000));
                 let text = |v: Option<u64>| v.map_or_else(String::new, |v| v.to_string());
+                let ms = Duration::from_millis;
                 let args: Vec<String> = match &op {
-                    Op::Reserve { max_wait_ms } => {
-                        let latest = t.saturating_add(Duration::from_millis(*max_wait_ms));
+                    Op::Reserve { max_wait_ms, seed_limit, seed_cool_ms } => {
+                        // What the script does with the seed a reserve carries.
+                        if !rust_exists {
+                            rust.seed(t, &Seed {
+                                limit: *seed_limit,
+                                cool: seed_cool_ms.map(ms),
+                                ..Seed::default()
+                            });
+                        } else if let Some(limit) = seed_limit
+                            && rust.limit_per_minute().is_none()
+                        {
+                            rust.learn_limit(t, *limit);
+                        }
+                        let latest = t.saturating_add(ms(*max_wait_ms));
                         let (kind, value) = if rust.is_idle(t) {
                             rust.sample(t, successes);
                             ("free", now)
@@ -509,12 +693,22 @@ mod tests {
                                 }
                             }
                         };
-                        let args = vec!["reserve".into(), (max_wait_ms * 1000).to_string()];
-                        let reply: (String, u64, String, String) =
-                            redis::from_redis_value(run(&mut conn.borrow_mut(), &key, now, &args)).unwrap();
+                        let args = vec![
+                            "reserve".into(),
+                            (max_wait_ms * 1000).to_string(),
+                            text(*seed_limit),
+                            text(seed_cool_ms.map(|c| c * 1000)),
+                        ];
+                        let reply = run(&mut conn.borrow_mut(), &key, now, &args);
+                        rust_exists = true;
                         prop_assert_eq!(reply.0.as_str(), kind, "step {}: {:?}", step, op);
                         let lua_value: f64 = reply.2.parse().unwrap();
                         prop_assert!(close(Some(value as f64), Some(lua_value)), "step {}: {:?}: {} vs {}", step, op, value, lua_value);
+                        // The reply carries the state as saved.
+                        let carried = state_of(&reply.4);
+                        for ((name, r), (_, l)) in rust.fields().into_iter().zip(carried.fields()) {
+                            prop_assert!(close(r, l), "step {}: {:?}: reply's {} rust {:?} lua {:?}", step, op, name, r, l);
+                        }
                         Vec::new()
                     }
                     Op::Success { sent_ago_ms } => {
@@ -523,7 +717,7 @@ mod tests {
                         vec!["record".into(), "ok".into(), text(sent(*sent_ago_ms).map(|s| s.0)), String::new()]
                     }
                     Op::Throttle { sent_ago_ms, hint_ms } => {
-                        let hint = hint_ms.map(Duration::from_millis);
+                        let hint = hint_ms.map(ms);
                         rust.record(t, sent(*sent_ago_ms), Outcome::Throttle(hint), successes);
                         vec![
                             "record".into(),
@@ -533,8 +727,7 @@ mod tests {
                         ]
                     }
                     Op::Overloaded { hint_ms } => {
-                        let hint = Duration::from_millis(*hint_ms);
-                        rust.record(t, None, Outcome::Overloaded(hint), successes);
+                        rust.record(t, None, Outcome::Overloaded(ms(*hint_ms)), successes);
                         vec!["record".into(), "overload".into(), String::new(), (hint_ms * 1000).to_string()]
                     }
                     Op::Observe { limit, reset_ms } => {
@@ -542,17 +735,59 @@ mod tests {
                             rust.learn_limit(t, *limit);
                         }
                         if let Some(reset) = reset_ms {
-                            rust.cool_down(t, Duration::from_millis(*reset));
+                            rust.cool_down(t, ms(*reset));
                         }
                         vec!["observe".into(), text(*limit), text(reset_ms.map(|r| r * 1000))]
+                    }
+                    Op::Seed { limit, learned, cool_ms, probing, busy_ms, clear } => {
+                        if *clear {
+                            rust.clear(t, None);
+                            successes = 0;
+                        }
+                        rust.seed(t, &Seed {
+                            limit: *limit,
+                            learned: *learned,
+                            cool: cool_ms.map(ms),
+                            probing: *probing,
+                            busy: busy_ms.map(ms),
+                        });
+                        let bit = |b: bool| if b { "1".to_string() } else { "0".to_string() };
+                        vec![
+                            "seed".into(),
+                            text(*limit),
+                            bit(*learned),
+                            text(cool_ms.map(|c| c * 1000)),
+                            bit(*probing),
+                            text(busy_ms.map(|b| b * 1000)),
+                            bit(*clear),
+                        ]
+                    }
+                    Op::Clear => {
+                        rust.clear(t, None);
+                        successes = 0;
+                        vec!["clear".into()]
+                    }
+                    Op::Expire => {
+                        let _: () = redis::cmd("DEL").arg(&key).query(&mut *conn.borrow_mut()).unwrap();
+                        rust = State::new(None);
+                        rust_exists = false;
+                        successes = 0;
+                        Vec::new()
                     }
                 };
                 if !args.is_empty() {
                     run(&mut conn.borrow_mut(), &key, now, &args);
+                    rust_exists = true;
                 }
-                let lua = read(&mut conn.borrow_mut(), &key);
-                for ((name, r), (_, l)) in rust.fields().into_iter().zip(lua.fields()) {
-                    prop_assert!(close(r, l), "step {}: {:?}: {} rust {:?} lua {:?}", step, op, name, r, l);
+                if rust_exists {
+                    let lua = read(&mut conn.borrow_mut(), &key);
+                    for ((name, r), (_, l)) in rust.fields().into_iter().zip(lua.fields()) {
+                        prop_assert!(close(r, l), "step {}: {:?}: {} rust {:?} lua {:?}", step, op, name, r, l);
+                    }
+                    // Nothing outlives its use by more than the idle expiry and
+                    // the longest cool-down, whatever the hint.
+                    let ttl: i64 = redis::cmd("PTTL").arg(&key).query(&mut *conn.borrow_mut()).unwrap();
+                    prop_assert!(ttl <= 660_000, "step {}: ttl {}", step, ttl);
                 }
             }
         });

@@ -17,8 +17,13 @@ pub(crate) const FLOOR: f64 = 0.5;
 /// Pacing runs this far below a limit the server announced, so the client's
 /// clock, network jitter and other users of the key do not tip it over.
 pub(crate) const MARGIN: f64 = 0.95;
-/// The longest cool-down taken from a hint; a later one would only overflow.
-const LONGEST_COOL_DOWN: Duration = Duration::from_secs(24 * 60 * 60);
+/// The longest cool-down one hint closes the key for. A longer hint (a proxy's
+/// `retry-after: 86400`, a daily limit) becomes a probe: the key is closed this
+/// long, then one call in each such span tests it, and its success opens the
+/// key for every caller.
+pub(crate) const LONGEST_COOL_DOWN: Duration = Duration::from_secs(60);
+/// The longest pacing interval: a rate this low would only overflow.
+const LONGEST_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 /// Successes are counted over at least this long to estimate the admitted rate.
 const MEASURE_WINDOW: Duration = Duration::from_secs(1);
 
@@ -31,6 +36,26 @@ pub(crate) enum Outcome {
     Throttle(Option<Duration>),
     /// Overload (503, 529) with a hint: everyone waits it out, the rate stays.
     Overloaded(Duration),
+}
+
+/// What a process knows, written to a store that does not know it: on
+/// connect, on reconnect, and where the store's key was gone.
+#[cfg(feature = "redis")]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Seed {
+    /// The limit per minute this process knows.
+    pub(crate) limit: Option<u64>,
+    /// Whether that limit came from the server's headers (it then replaces
+    /// the store's) rather than from construction (it fills in only where the
+    /// store has none).
+    pub(crate) learned: bool,
+    /// How long this process's cool-down has left.
+    pub(crate) cool: Option<Duration>,
+    /// Whether a long hint holds the key here.
+    pub(crate) probing: bool,
+    /// How long this process's own queue still runs: the store's schedule
+    /// starts after it.
+    pub(crate) busy: Option<Duration>,
 }
 
 /// A place in the pacing schedule: tickets are numbered in arrival order.
@@ -65,6 +90,9 @@ pub(crate) struct State<T> {
     next_ticket: Ticket,
     /// No turn before this.
     cool_down_until: Option<T>,
+    /// Since when a hint longer than [`LONGEST_COOL_DOWN`] holds the key: turns
+    /// are then one per [`LONGEST_COOL_DOWN`], each a probe of the key.
+    probe_since: Option<T>,
     /// The last time the rate went down: throttles answering requests sent
     /// before it belong to an episode already counted.
     last_decrease: Option<T>,
@@ -94,6 +122,7 @@ impl<T: Time> State<T> {
             origin_ticket: 0,
             next_ticket: 0,
             cool_down_until: None,
+            probe_since: None,
             last_decrease: None,
             last_max: 0.0,
             last_throttle: None,
@@ -105,7 +134,24 @@ impl<T: Time> State<T> {
     /// Whether turns can be handed out without looking: no rate to pace at and
     /// no cool-down that could still be running.
     pub(crate) fn is_idle(&self, now: T) -> bool {
-        self.rate.is_none() && self.cool_down_until.is_none_or(|until| until <= now)
+        self.rate.is_none()
+            && self.probe_since.is_none()
+            && self.cool_down_until.is_none_or(|until| until <= now)
+    }
+
+    /// Whether a long hint holds the key, so that only probes go.
+    pub(crate) fn probing(&self) -> bool {
+        self.probe_since.is_some()
+    }
+
+    /// The cool-down's end, if one was set.
+    pub(crate) fn cool_down_until(&self) -> Option<T> {
+        self.cool_down_until
+    }
+
+    /// The announced limit per minute, as last seen or seeded.
+    pub(crate) fn limit_per_minute(&self) -> Option<u64> {
+        self.limit_per_minute
     }
 
     pub(crate) fn rate(&self) -> Option<f64> {
@@ -122,9 +168,14 @@ impl<T: Time> State<T> {
     }
 
     fn interval(&self) -> Duration {
-        match self.rate {
-            Some(rate) => Duration::try_from_secs_f64(1.0 / rate).unwrap_or(LONGEST_COOL_DOWN),
+        let paced = match self.rate {
+            Some(rate) => Duration::try_from_secs_f64(1.0 / rate).unwrap_or(LONGEST_INTERVAL),
             None => Duration::ZERO,
+        };
+        match self.probe_since {
+            // One probe per span while a long hint holds the key.
+            Some(_) => paced.max(LONGEST_COOL_DOWN),
+            None => paced,
         }
     }
 
@@ -135,7 +186,7 @@ impl<T: Time> State<T> {
         let ahead = u32::try_from(ahead).unwrap_or(u32::MAX);
         origin
             .checked_add(self.interval().saturating_mul(ahead))
-            .unwrap_or_else(|| origin.saturating_add(LONGEST_COOL_DOWN))
+            .unwrap_or_else(|| origin.saturating_add(LONGEST_INTERVAL))
     }
 
     /// When `ticket` may go: its place in the schedule, and not before the cool-down.
@@ -189,6 +240,7 @@ impl<T: Time> State<T> {
             return Check::Go;
         }
         let sure = self.cool_down_until.is_some_and(|until| until > latest)
+            || self.probe_since.is_some()
             || self.rate.is_some_and(|rate| Some(rate) == self.ceiling);
         if at > latest && (sure || now >= latest) {
             return Check::TooLate(at.saturating_duration_since(now));
@@ -250,14 +302,73 @@ impl<T: Time> State<T> {
         self.rate = Some(rate);
     }
 
-    /// No turn before `until`; those already waiting keep their order behind it.
+    /// No turn for `wait`; those already waiting keep their order behind it.
+    /// A wait longer than [`LONGEST_COOL_DOWN`] closes the key that long and
+    /// then lets one probe through per span, until one succeeds.
     pub(crate) fn cool_down(&mut self, now: T, wait: Duration) {
+        if wait > LONGEST_COOL_DOWN && self.probe_since.is_none() {
+            // Re-anchored at the old interval before the probe's takes over.
+            self.rebase(now, None);
+            self.probe_since = Some(now);
+        }
         let until = now.saturating_add(wait.min(LONGEST_COOL_DOWN));
         if self.cool_down_until.is_some_and(|current| current >= until) {
             return;
         }
         self.rebase(now, Some(until));
         self.cool_down_until = Some(until);
+    }
+
+    /// Takes in what a process knows (see [`Seed`]): what the store's script
+    /// does, mirrored for the tests that compare the two.
+    #[cfg(test)]
+    pub(crate) fn seed(&mut self, now: T, seed: &Seed) {
+        if let Some(limit) = seed.limit
+            && (self.limit_per_minute.is_none()
+                || (seed.learned && self.limit_per_minute != Some(limit)))
+        {
+            self.learn_limit(now, limit);
+        }
+        if seed.probing && self.probe_since.is_none() {
+            self.rebase(now, None);
+            self.probe_since = Some(now);
+        }
+        if let Some(cool) = seed.cool.filter(|c| !c.is_zero()) {
+            self.cool_down(now, cool);
+        }
+        if let Some(busy) = seed.busy.filter(|b| !b.is_zero())
+            && self.rate.is_some()
+        {
+            let not_before = now.saturating_add(busy);
+            if self.scheduled(self.next_ticket, now) < not_before {
+                self.rebase(now, Some(not_before));
+            }
+        }
+    }
+
+    /// Probing ends: those waiting go from `now` at the pacing rate again.
+    fn end_probe(&mut self, now: T) {
+        let pending = self.first_pending(now);
+        self.probe_since = None;
+        self.origin = Some(now);
+        self.origin_ticket = pending;
+    }
+
+    /// Whether `sent` answers a probe: a request sent since probing began.
+    fn answers_probe(&self, sent: Option<T>) -> bool {
+        matches!((self.probe_since, sent), (Some(since), Some(sent)) if sent >= since)
+    }
+
+    /// Forgets what was learned — cool-down, probing, rate, episodes — and
+    /// starts again from `per_minute` (the limit given at construction).
+    /// Tickets already handed out keep their order, paced afresh from `now`.
+    pub(crate) fn clear(&mut self, now: T, per_minute: Option<u32>) {
+        let pending = self.first_pending(now);
+        let next_ticket = self.next_ticket;
+        *self = State::new(per_minute);
+        self.origin = Some(now);
+        self.origin_ticket = pending;
+        self.next_ticket = next_ticket;
     }
 
     /// The limit a server announced, per minute: pacing stays a margin below it.
@@ -283,12 +394,21 @@ impl<T: Time> State<T> {
         self.sample(now, successes);
         match outcome {
             Outcome::Success => {
+                if self.answers_probe(sent) {
+                    // The probe got through: the key is open for everyone.
+                    self.end_probe(now);
+                    self.cool_down_until = None;
+                }
                 self.admitted_in_episode(now, sent, successes);
                 self.climb(now);
             }
             Outcome::Overloaded(hint) => self.cool_down(now, hint),
             Outcome::Throttle(hint) => {
                 if let Some(hint) = hint {
+                    if hint <= LONGEST_COOL_DOWN && self.answers_probe(sent) {
+                        // The server's newer word is a short wait: no more probing.
+                        self.end_probe(now);
+                    }
                     self.cool_down(now, hint);
                 }
                 let new_episode = match (self.last_decrease, sent) {
@@ -389,6 +509,7 @@ impl State<super::time::Micros> {
             origin_ticket: field("oticket").map_or(0, |v| v as u64),
             next_ticket: field("nticket").map_or(0, |v| v as u64),
             cool_down_until: time("cool"),
+            probe_since: time("probe"),
             last_decrease: time("ldec"),
             last_max: field("lmax").unwrap_or(0.0),
             last_throttle: time("lthr"),
@@ -411,6 +532,7 @@ impl State<super::time::Micros> {
             ("oticket", Some(self.origin_ticket as f64)),
             ("nticket", Some(self.next_ticket as f64)),
             ("cool", time(self.cool_down_until)),
+            ("probe", time(self.probe_since)),
             ("ldec", time(self.last_decrease)),
             ("lmax", Some(self.last_max)),
             ("lthr", time(self.last_throttle)),
@@ -614,6 +736,119 @@ mod tests {
         let rate = state.rate().unwrap();
         assert!((14.0..14.5).contains(&rate), "{rate}");
         assert_eq!(state.episodes(), 1);
+    }
+
+    #[test]
+    fn a_hint_past_a_minute_closes_the_key_a_minute_then_lets_one_probe_through() {
+        let t0 = Instant::now();
+        let day = Duration::from_secs(86_400);
+        let minute = LONGEST_COOL_DOWN;
+        let mut state = State::new(None);
+        state.record(t0, None, Outcome::Throttle(Some(day)), 0);
+        assert!(state.probing());
+        assert_eq!(state.cool_down_left(t0), minute, "a minute, not a day");
+        // Within the minute nobody goes, and those who cannot wait are told at once.
+        let mut far = |now: Instant| state.reserve(now, now + Duration::from_secs(3600), 0);
+        let (probe, check) = far(t0 + ms(10)).unwrap();
+        assert_eq!(check, Check::WaitUntil(t0 + ms(260)));
+        let (second, _) = far(t0 + ms(20)).unwrap();
+        assert_eq!(state.turn_at(probe, t0 + ms(20)), t0 + minute);
+        assert_eq!(
+            state.turn_at(second, t0 + ms(20)),
+            t0 + minute * 2,
+            "one per minute"
+        );
+        let within = t0 + ms(30);
+        assert!(matches!(
+            state.reserve(within, within + Duration::from_secs(30), 0),
+            Err(wait) if wait > Duration::from_secs(29)
+        ));
+        // The probe goes at the minute and succeeds: open for everyone, at once.
+        let sent = t0 + minute;
+        assert_eq!(state.check(probe, sent, sent), Check::Go);
+        state.record(sent + ms(300), Some(sent), Outcome::Success, 1);
+        assert!(!state.probing());
+        assert_eq!(state.cool_down_left(sent + ms(300)), Duration::ZERO);
+        assert_eq!(
+            state.check(second, sent + ms(300), sent + ms(300)),
+            Check::Go
+        );
+        assert!(
+            state.is_idle(sent + ms(300)),
+            "no rate known: the fast path again"
+        );
+    }
+
+    #[test]
+    fn a_refused_probe_renews_the_cool_down_from_its_own_hint() {
+        let t0 = Instant::now();
+        let minute = LONGEST_COOL_DOWN;
+        let mut state = State::new(Some(600));
+        state.cool_down(t0, Duration::from_secs(3600));
+        let probe_at = t0 + minute;
+        // Refused again with a day: another minute, still probing.
+        state.record(
+            probe_at,
+            Some(probe_at),
+            Outcome::Throttle(Some(Duration::from_secs(86_400))),
+            0,
+        );
+        assert!(state.probing());
+        assert_eq!(state.cool_down_left(probe_at), minute);
+        // A throttle for a request sent before probing began ends nothing.
+        state.record(
+            probe_at + ms(1),
+            Some(t0 - ms(1)),
+            Outcome::Throttle(Some(ms(500))),
+            0,
+        );
+        assert!(state.probing());
+        // The next probe is told 2 s: the long closure is over, a short one follows.
+        let next = probe_at + minute;
+        state.record(
+            next,
+            Some(next),
+            Outcome::Throttle(Some(Duration::from_secs(2))),
+            0,
+        );
+        assert!(!state.probing());
+        assert_eq!(state.cool_down_left(next), Duration::from_secs(2));
+        // A success of a request sent before probing began opens nothing either.
+        let mut again = State::new(None);
+        again.cool_down(t0, Duration::from_secs(3600));
+        again.record(t0 + ms(5), Some(t0 - ms(5)), Outcome::Success, 1);
+        assert!(again.probing());
+        again.record(t0 + ms(6), None, Outcome::Success, 2);
+        assert!(again.probing());
+    }
+
+    #[test]
+    fn clear_forgets_what_was_learned_and_keeps_the_queue_in_order() {
+        let t0 = Instant::now();
+        let mut state = State::new(Some(120));
+        let far = t0 + Duration::from_secs(3600);
+        state.learn_limit(t0, 600);
+        state.record(
+            t0,
+            Some(t0),
+            Outcome::Throttle(Some(Duration::from_secs(86_400))),
+            0,
+        );
+        let (first, _) = state.reserve(t0 + ms(1), far, 0).unwrap();
+        let (second, _) = state.reserve(t0 + ms(2), far, 0).unwrap();
+        state.clear(t0 + ms(3), Some(120));
+        assert!(!state.probing());
+        assert_eq!(state.cool_down_left(t0 + ms(3)), Duration::ZERO);
+        assert_eq!(
+            state.limit_per_minute(),
+            Some(120),
+            "back to the construction's limit"
+        );
+        assert_eq!(state.episodes(), 0);
+        assert_eq!(state.check(first, t0 + ms(3), far), Check::Go);
+        // 120 a minute paced at 1.9 a second: the second waiter follows in order.
+        let interval = Duration::from_secs_f64(1.0 / 1.9);
+        assert_eq!(state.turn_at(second, t0 + ms(3)), t0 + ms(3) + interval);
     }
 
     mod properties {

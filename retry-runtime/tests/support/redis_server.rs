@@ -68,6 +68,69 @@ impl RedisServer {
         }
     }
 
+    /// SIGSTOP: the process stalls, connections stay open, nothing answers.
+    pub fn stop(&self) {
+        self.signal("-STOP");
+    }
+
+    /// SIGCONT after [`stop`](RedisServer::stop).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        signal_pid(self.pid(), signal);
+    }
+
+    /// The server's process id, to signal from another thread.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// `CLIENT PAUSE ms WRITE`: PING still answers, every script waits that
+    /// long — and then runs.
+    pub fn pause_writes(&self, ms: u64) {
+        self.query(redis::cmd("CLIENT").arg("PAUSE").arg(ms).arg("WRITE"));
+    }
+
+    /// `CONFIG SET name value`.
+    pub fn config_set(&self, name: &str, value: &str) {
+        self.query(redis::cmd("CONFIG").arg("SET").arg(name).arg(value));
+    }
+
+    /// `FLUSHALL`: every key gone, as after an expiry.
+    pub fn flush(&self) {
+        self.query(&redis::cmd("FLUSHALL"));
+    }
+
+    /// One field of a hash, if there.
+    pub fn hget(&self, key: &str, field: &str) -> Option<String> {
+        let client = redis::Client::open(self.url()).expect("url");
+        let mut conn = client.get_connection().expect("connection");
+        redis::cmd("HGET")
+            .arg(key)
+            .arg(field)
+            .query(&mut conn)
+            .expect("HGET")
+    }
+
+    /// How many clients are connected, this query's own included.
+    pub fn clients(&self) -> usize {
+        let client = redis::Client::open(self.url()).expect("url");
+        let mut conn = client.get_connection().expect("connection");
+        let list: String = redis::cmd("CLIENT")
+            .arg("LIST")
+            .query(&mut conn)
+            .expect("CLIENT LIST");
+        list.lines().count()
+    }
+
+    fn query(&self, cmd: &redis::Cmd) {
+        let client = redis::Client::open(self.url()).expect("url");
+        let mut conn = client.get_connection().expect("connection");
+        let _: () = cmd.query(&mut conn).expect("the command");
+    }
+
     /// `CLIENT PAUSE ms ALL`: every client's commands wait that long.
     pub fn pause(&self, ms: u64) {
         let client = redis::Client::open(self.url()).expect("url");
@@ -112,6 +175,15 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// `kill -SIGNAL pid`: `-STOP` stalls a server, `-CONT` resumes it.
+pub fn signal_pid(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill {signal} {pid}");
 }
 
 fn free_port() -> u16 {

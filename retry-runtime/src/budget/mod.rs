@@ -1,5 +1,9 @@
 //! A retry budget shared by every call that names it: retries are at most a
-//! fraction of first calls, plus a small floor each second.
+//! fraction of first calls, plus a small floor each second. The pool lives in
+//! this process (here) or in a fleet's Redis (`shared.rs`).
+
+#[cfg(feature = "redis")]
+mod shared;
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -56,7 +60,7 @@ pub struct RetryBudget {
     floor: AtomicU64,
     /// The fleet's pool in Redis, once `share_redis` was called.
     #[cfg(feature = "redis")]
-    pub(crate) shared: std::sync::OnceLock<std::sync::Arc<crate::budget_shared::SharedBudget>>,
+    pub(crate) shared: std::sync::OnceLock<std::sync::Arc<shared::SharedBudget>>,
 }
 
 impl RetryBudget {
