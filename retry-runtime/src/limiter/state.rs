@@ -145,6 +145,7 @@ impl<T: Time> State<T> {
     }
 
     /// The cool-down's end, if one was set.
+    #[cfg(feature = "redis")]
     pub(crate) fn cool_down_until(&self) -> Option<T> {
         self.cool_down_until
     }
