@@ -322,7 +322,7 @@ impl<T: Time> State<T> {
 
     /// Takes in what a process knows (see [`Seed`]): what the store's script
     /// does, mirrored for the tests that compare the two.
-    #[cfg(test)]
+    #[cfg(all(test, feature = "redis"))]
     pub(crate) fn seed(&mut self, now: T, seed: &Seed) {
         if let Some(limit) = seed.limit
             && (self.limit_per_minute.is_none()
