@@ -283,18 +283,21 @@ fn evalsha_calls(redis: &RedisServer) -> u64 {
         .sum()
 }
 
+/// `cargo bench --bench fleet -- stall hint` runs only the sections named
+/// (`storm`, `kill`, `stall`, `hint`, `turn`); no name runs them all.
+fn wanted(section: &str) -> bool {
+    let named: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    named.is_empty() || named.iter().any(|n| n == section)
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
     let load = load_binary();
-    let fleets = [
-        ("100 processes at once", Fleet::processes(100, None)),
-        (
-            "200 processes arriving 30/s",
-            Fleet::processes(200, Some(30.0)),
-        ),
-    ];
     println!(
         "retry-testkit realistic rate-limit mode ({RATE} requests/s, burst 1), one API key, `load` processes, loopback"
     );
@@ -302,88 +305,101 @@ fn main() {
         "| fleet | limiter | ok | requests / success | 429s | completion | vs ideal N/R | p50 | p99 |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
+    if wanted("storm") {
+        storms(&load);
+    }
+    if wanted("kill") {
+        let storm = Fleet::processes(200, Some(30.0));
+        let mut redis = RedisServer::start();
+        let trouble = Trouble::KillRedis(Duration::from_secs(2));
+        let killed = run(&load, storm, Some(&mut redis), trouble);
+        print(
+            "200 processes arriving 30/s",
+            "shared, Redis killed at 2 s",
+            storm,
+            &killed,
+        );
+    }
+    if wanted("stall") {
+        stalls(&load);
+    }
+    if wanted("hint") {
+        day_long_hint(&load);
+    }
+    if wanted("turn") {
+        let redis = RedisServer::start();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let (p50, p99, commands) = runtime.block_on(turn_cost(&redis));
+        println!(
+            "\nA shared turn on an idle limiter, loopback Redis: p50 {:.0} µs, p99 {:.0} µs; {commands:.2} Redis commands per call (the turn, and the success report sent in the background)",
+            p50.as_secs_f64() * 1e6,
+            p99.as_secs_f64() * 1e6,
+        );
+    }
+}
+
+/// Each process its own limiter, then one shared through Redis.
+fn storms(load: &std::path::Path) {
+    let fleets = [
+        ("100 processes at once", Fleet::processes(100, None)),
+        (
+            "200 processes arriving 30/s",
+            Fleet::processes(200, Some(30.0)),
+        ),
+    ];
     for (name, fleet) in fleets {
-        let alone = run(&load, fleet, None, Trouble::None);
+        let alone = run(load, fleet, None, Trouble::None);
         print(name, "each process its own", fleet, &alone);
         let mut redis = RedisServer::start();
-        let shared = run(&load, fleet, Some(&mut redis), Trouble::None);
+        let shared = run(load, fleet, Some(&mut redis), Trouble::None);
         print(name, "shared through Redis", fleet, &shared);
     }
-    let two_seconds = Duration::from_secs(2);
-    let five_seconds = Duration::from_secs(5);
+}
+
+/// Redis stopped (SIGSTOP) for 5 s, 2 s into a storm, across processes and in
+/// one process, each beside the same storm without the stall.
+fn stalls(load: &std::path::Path) {
+    let stall = Trouble::PauseRedis(Duration::from_secs(2), Duration::from_secs(5));
     let storm = Fleet::processes(200, Some(30.0));
+    let name = "200 processes arriving 30/s";
     let mut redis = RedisServer::start();
-    let killed = run(
-        &load,
-        storm,
-        Some(&mut redis),
-        Trouble::KillRedis(two_seconds),
-    );
-    print(
-        "200 processes arriving 30/s",
-        "shared, Redis killed at 2 s",
-        storm,
-        &killed,
-    );
+    let shared = run(load, storm, Some(&mut redis), Trouble::None);
+    print(name, "shared through Redis", storm, &shared);
     let mut redis = RedisServer::start();
-    let paused = run(
-        &load,
-        storm,
-        Some(&mut redis),
-        Trouble::PauseRedis(two_seconds, five_seconds),
-    );
-    print(
-        "200 processes arriving 30/s",
-        "shared, Redis paused 5 s at 2 s",
-        storm,
-        &paused,
-    );
+    let paused = run(load, storm, Some(&mut redis), stall);
+    print(name, "shared, Redis paused 5 s at 2 s", storm, &paused);
     let one = Fleet::one_process(200, None);
     let name = "1 process, 200 calls at once";
     let mut redis = RedisServer::start();
-    let shared = run(&load, one, Some(&mut redis), Trouble::None);
+    let shared = run(load, one, Some(&mut redis), Trouble::None);
     print(name, "shared through Redis", one, &shared);
     let mut redis = RedisServer::start();
-    let paused = run(
-        &load,
-        one,
-        Some(&mut redis),
-        Trouble::PauseRedis(two_seconds, five_seconds),
-    );
+    let paused = run(load, one, Some(&mut redis), stall);
     print(name, "shared, Redis paused 5 s at 2 s", one, &paused);
+}
 
+/// One `retry-after: 86400` 5 s into a steady load, in one process and across
+/// processes sharing Redis: how long the key stays closed, and what is sent meanwhile.
+fn day_long_hint(load: &std::path::Path) {
+    let hint = Trouble::DayLongHint(Duration::from_secs(5));
     println!(
         "\nOne `429` with `retry-after: 86400` 5 s into a steady load (5 calls/s against the 20/s key; max_delay 30 s)"
     );
     println!("| load | limiter | ok | requests while closed | reopened after | completion |");
     println!("|---|---|---|---|---|---|");
     let steady = Fleet::one_process(400, Some(5.0));
-    let day = run(&load, steady, None, Trouble::DayLongHint(five_seconds));
+    let day = run(load, steady, None, hint);
     print_reopened("1 process, 400 calls arriving 5/s", "its own", steady, &day);
     let fleet = Fleet::processes(400, Some(5.0));
     let mut redis = RedisServer::start();
-    let day = run(
-        &load,
-        fleet,
-        Some(&mut redis),
-        Trouble::DayLongHint(five_seconds),
-    );
+    let day = run(load, fleet, Some(&mut redis), hint);
     print_reopened(
         "400 processes arriving 5/s",
         "shared through Redis",
         fleet,
         &day,
-    );
-
-    let redis = RedisServer::start();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let (p50, p99, commands) = runtime.block_on(turn_cost(&redis));
-    println!(
-        "\nA shared turn on an idle limiter, loopback Redis: p50 {:.0} µs, p99 {:.0} µs; {commands:.2} Redis commands per call (the turn, and the success report sent in the background)",
-        p50.as_secs_f64() * 1e6,
-        p99.as_secs_f64() * 1e6,
     );
 }

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 
-use crate::{Clock, ErrorClass, Retry, Step, TimedOut};
+use crate::{Clock, Cut, ErrorClass, Retry, Step, TimedOut};
 
 impl<E> Retry<E> {
     /// Awaits `attempt()` until it succeeds, fails with an error not to retry, or
@@ -91,14 +91,15 @@ impl<E> Retry<E> {
 
 /// `attempt` cut off at `cut` (never, with `None`): a [`CutOff`] future, to
 /// be awaited and passed to [`settle_timeout`] with the conversion returned
-/// beside it.
+/// beside it. A cut that had already passed ends it before its first poll:
+/// nothing of the attempt runs.
 ///
 /// A plain function returning a named future: `E: From<TimedOut>` is required
 /// here alone, so a missing impl is reported once, where the cut-off is set.
 /// The attempt is pinned where the caller holds it (`core::pin::pin!`), so it
 /// is stored once.
 pub fn with_timeout<'a, T, E, F>(
-    cut: Option<std::time::Instant>,
+    cut: Option<Cut>,
     attempt: Pin<&'a mut F>,
 ) -> (CutOff<'a, F>, fn(TimedOut) -> E)
 where
@@ -119,7 +120,7 @@ where
 #[derive(Debug)]
 pub struct CutOff<'a, F> {
     attempt: Pin<&'a mut F>,
-    cut: Option<std::time::Instant>,
+    cut: Option<Cut>,
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
@@ -129,6 +130,9 @@ impl<F: Future> Future for CutOff<'_, F> {
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         // Every field is `Unpin`: the attempt is pinned where the caller holds it.
         let this = self.get_mut();
+        if this.cut.is_some_and(|cut| cut.passed) {
+            return Poll::Ready(None);
+        }
         if let Poll::Ready(output) = this.attempt.as_mut().poll(cx) {
             return Poll::Ready(Some(output));
         }
@@ -137,7 +141,7 @@ impl<F: Future> Future for CutOff<'_, F> {
         };
         let timer = this
             .timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(cut.into())));
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(cut.at.into())));
         timer.as_mut().poll(cx).map(|()| None)
     }
 }

@@ -70,11 +70,13 @@ pub enum GiveUp {
     Budget,
     /// The rate limiter could give no turn within `max_delay` or the deadline.
     Limiter,
+    /// The request cannot be sent again (its body is a stream): one attempt.
+    NotReplayable,
 }
 
 impl GiveUp {
     /// A short, stable name: `not_retryable`, `max_attempts`, `hint_beyond_max_delay`,
-    /// `deadline`, `budget`, `limiter`.
+    /// `deadline`, `budget`, `limiter`, `not_replayable`.
     pub const fn name(self) -> &'static str {
         match self {
             GiveUp::NotRetryable => "not_retryable",
@@ -83,6 +85,7 @@ impl GiveUp {
             GiveUp::Deadline => "deadline",
             GiveUp::Budget => "budget",
             GiveUp::Limiter => "limiter",
+            GiveUp::NotReplayable => "not_replayable",
         }
     }
 }
@@ -96,6 +99,7 @@ impl std::fmt::Display for GiveUp {
             GiveUp::Deadline => "the next attempt could not start before the deadline",
             GiveUp::Budget => "the retry budget is spent",
             GiveUp::Limiter => "the rate limiter gives no turn in time",
+            GiveUp::NotReplayable => "the request cannot be sent again",
         })
     }
 }

@@ -63,6 +63,6 @@ pub use foreign::class_of_chain;
 pub use limiter::{LimiterSnapshot, RateLimiter, Store, Turn};
 pub use paced::Paced;
 pub use policy::{Backoff, Policy};
-pub use retry::{Attempts, Clock, Retry, Step};
+pub use retry::{Attempts, Clock, Cut, Retry, Step};
 pub use throttled::Throttled;
 pub use timed_out::TimedOut;

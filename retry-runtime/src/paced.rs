@@ -43,7 +43,9 @@ impl<E> Paced<E> {
 
     /// Waits for a turn, no longer than `max_delay` nor past the `deadline`.
     /// When it cannot come in time the call is over: the last attempt's error,
-    /// or `E::from(Throttled)` if there was none.
+    /// or `E::from(Throttled)` if there was none. A turn that comes with the
+    /// deadline already passed is no turn: the attempt would be cut before it
+    /// could be answered, so nothing is sent.
     #[cfg(feature = "tokio")]
     pub async fn wait(
         &mut self,
@@ -55,7 +57,7 @@ impl<E> Paced<E> {
         E: From<Throttled>,
     {
         let turn = limiter.turn(max_wait(policy, attempts)).await;
-        self.take(turn)
+        self.take(turn, policy, attempts)
     }
 
     /// [`wait`](Paced::wait) for blocking functions.
@@ -69,15 +71,25 @@ impl<E> Paced<E> {
         E: From<Throttled>,
     {
         let turn = limiter.turn_blocking(max_wait(policy, attempts));
-        self.take(turn)
+        self.take(turn, policy, attempts)
     }
 
     /// Keeps the turn; or, with none in time, ends the call with the last
     /// attempt's error, else `E::from(Throttled)`.
-    fn take(&mut self, turn: Result<Turn, Throttled>) -> Result<(), E>
+    fn take(
+        &mut self,
+        turn: Result<Turn, Throttled>,
+        policy: &Policy,
+        attempts: &Attempts,
+    ) -> Result<(), E>
     where
         E: From<Throttled>,
     {
+        let late = |deadline| attempts.elapsed() >= deadline;
+        let turn = match turn {
+            Ok(_) if policy.deadline.is_some_and(late) => Err(Throttled::new(Duration::ZERO)),
+            turn => turn,
+        };
         match turn {
             Ok(turn) => {
                 self.turn = turn;

@@ -54,6 +54,9 @@ pub(crate) struct Link {
     conn: ConnectionManager,
     state: AtomicU8,
     members: Mutex<Vec<Weak<dyn Member>>>,
+    /// Wakes whoever waits on a call of this link when it degrades: a call
+    /// already in flight then costs them nothing more.
+    degraded: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Link {
@@ -128,6 +131,7 @@ pub(crate) fn link(url: &str) -> redis::RedisResult<Arc<Link>> {
         conn,
         state: AtomicU8::new(FRESH),
         members: Mutex::new(Vec::new()),
+        degraded: tokio::sync::Notify::new(),
     });
     links.insert(url.to_string(), link.clone());
     Ok(link)
@@ -136,6 +140,26 @@ pub(crate) fn link(url: &str) -> redis::RedisResult<Arc<Link>> {
 impl Link {
     pub(crate) fn is_healthy(&self) -> bool {
         self.state.load(Ordering::Acquire) == HEALTHY
+    }
+
+    /// `future`'s output, or `None` as soon as the link is (or becomes)
+    /// degraded, whichever comes first: no caller waits on Redis once it has
+    /// missed the bound for anyone.
+    pub(crate) async fn unless_degraded<T>(&self, future: impl Future<Output = T>) -> Option<T> {
+        let degraded = std::pin::pin!(self.degraded.notified());
+        let mut degraded = degraded;
+        degraded.as_mut().enable();
+        if !self.is_healthy() {
+            return None;
+        }
+        let mut future = std::pin::pin!(future);
+        std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(output) = future.as_mut().poll(cx) {
+                return std::task::Poll::Ready(Some(output));
+            }
+            degraded.as_mut().poll(cx).map(|()| None)
+        })
+        .await
     }
 
     /// Runs `call` on the Redis thread, cut off after [`BOUND`]; `None` when
@@ -207,6 +231,7 @@ impl Link {
         if was == PROBING {
             return;
         }
+        self.degraded.notify_waiters();
         #[cfg(feature = "tracing")]
         tracing::warn!("ai-retry: Redis did not answer in time; using in-process state");
         let link = self.clone();

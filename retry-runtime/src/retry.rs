@@ -38,6 +38,9 @@ pub struct Retry<E> {
     pub(crate) on_retry: Option<fn(&RetryEvent<'_, E>)>,
     pub(crate) on_give_up: Option<fn(&RetryEvent<'_, E>)>,
     pub(crate) budget: Option<&'static RetryBudget>,
+    /// `false` when the call cannot be sent twice (a request whose body is a
+    /// stream): its first failure ends it, with [`GiveUp::NotReplayable`].
+    pub(crate) replayable: bool,
 }
 
 impl<E> Clone for Retry<E> {
@@ -77,6 +80,7 @@ impl<E> Retry<E> {
             on_retry: None,
             on_give_up: None,
             budget: None,
+            replayable: true,
         }
     }
 
@@ -211,6 +215,9 @@ impl<E> Retry<E> {
         let max_attempts = self.max_attempts(testing);
         if attempt >= max_attempts {
             return stop(GiveUp::MaxAttempts);
+        }
+        if !self.replayable {
+            return stop(GiveUp::NotReplayable);
         }
         let previous = Duration::from_nanos(attempts.previous_ns);
         let computed = backoff::delay(&self.policy, attempt, previous, rand::random());
@@ -382,6 +389,15 @@ impl Clock {
     }
 }
 
+/// When an attempt must end, from [`Attempts::cut_at`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cut {
+    /// The instant the attempt is cut off.
+    pub at: Instant,
+    /// It had passed before the attempt began: the attempt is not started.
+    pub passed: bool,
+}
+
 impl Attempts {
     /// [`Retry::begin`] from its parts, so generated code need not keep a
     /// `Retry` alive across awaits: `observed` says an `on_retry` will read the
@@ -411,8 +427,12 @@ impl Attempts {
     }
 
     /// When the attempt about to start must be cut: at the policy's `deadline`,
-    /// and no later than `timeout` from now (`None` with neither). With a
-    /// deadline alone this reads no clock: the call's start is known.
+    /// and no later than `timeout` from now (`None` with neither). The first
+    /// attempt's cut reads no clock with a deadline alone (the call's start is
+    /// known); a later one, which follows a sleep that may have ended late,
+    /// checks whether the deadline has already passed — such an attempt is
+    /// not started at all, so no request is sent whose answer would be thrown
+    /// away.
     ///
     /// ```
     /// use retry_runtime::{Attempts, Clock, Policy};
@@ -421,9 +441,10 @@ impl Attempts {
     /// let policy = Policy::new().timeout(Duration::from_secs(10)).deadline(Duration::from_secs(3));
     /// let attempts = Attempts::begin(&policy, None, false, Clock::Std);
     /// let cut = attempts.cut_at(&policy).unwrap();
-    /// assert!(cut <= Instant::now() + Duration::from_secs(3));
+    /// assert!(cut.at <= Instant::now() + Duration::from_secs(3));
+    /// assert!(!cut.passed);
     /// ```
-    pub fn cut_at(&self, policy: &Policy) -> Option<Instant> {
+    pub fn cut_at(&self, policy: &Policy) -> Option<Cut> {
         let by_deadline = policy
             .deadline
             .zip(self.start)
@@ -431,10 +452,13 @@ impl Attempts {
         let by_timeout = policy
             .timeout
             .and_then(|timeout| self.clock.now().checked_add(timeout));
-        match (by_deadline, by_timeout) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let at = match (by_deadline, by_timeout) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => return None,
+        };
+        let passed = self.number > 1 && by_deadline.is_some_and(|d| self.clock.now() >= d);
+        Some(Cut { at, passed })
     }
 
     pub(crate) fn elapsed(&self) -> Duration {

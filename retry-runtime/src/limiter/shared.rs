@@ -233,7 +233,8 @@ impl Shared {
             opt(seed.limit),
             opt(seed.cool.map(micros)),
         ];
-        let value = self.link.run(self.call("reserve", args)).await?;
+        let call = self.link.run(self.call("reserve", args));
+        let value = self.link.unless_degraded(call).await??;
         let (kind, ticket, value, now) = self.take(value)?;
         Some(match kind.as_str() {
             "free" => Reply::Free,
@@ -284,7 +285,16 @@ impl Shared {
                 }
             }
         };
-        let read = pending.wait_for(Option::is_some).await.ok()?.clone();
+        let read = self
+            .link
+            .unless_degraded(async move {
+                pending
+                    .wait_for(Option::is_some)
+                    .await
+                    .ok()
+                    .map(|r| r.clone())
+            })
+            .await??;
         read.flatten()
     }
 
@@ -293,6 +303,33 @@ impl Shared {
         let value = self.link.run_here(self.call("read", Vec::new())).await?;
         self.take(value)?;
         self.cache().read.clone()
+    }
+
+    /// Where `ticket` stands by the schedule this process last read: while
+    /// Redis does not answer, every process of the fleet goes on following
+    /// the schedule they last agreed on, without asking.
+    pub(crate) fn check_cached(
+        &self,
+        ticket: Ticket,
+        latest: Micros,
+    ) -> Option<(Check<Micros>, Micros)> {
+        let cache = self.cache();
+        let read = cache.read.as_ref()?;
+        let now = read.now();
+        Some((read.state.check(ticket, now, latest), now))
+    }
+
+    /// The limit the store knows, as last read.
+    pub(crate) fn limit(&self) -> Option<u64> {
+        self.cache().read.as_ref()?.state.limit_per_minute()
+    }
+
+    /// How long the queue of the schedule last read still runs.
+    pub(crate) fn queue_left(&self) -> Option<Duration> {
+        let cache = self.cache();
+        let read = cache.read.as_ref()?;
+        let now = read.now();
+        Some(read.state.next_turn(now).saturating_duration_since(now))
     }
 
     /// The store's state as last read, and the store's clock now; `None`
@@ -442,21 +479,30 @@ impl RateLimiter {
         self.shared.get().filter(|shared| shared.is_healthy())
     }
 
-    /// A turn from the shared store; `Err(left)` when it did not answer in
-    /// time — or stopped answering while this caller waited — with the wait
-    /// still allowed, for the in-process state to give the turn.
+    /// A turn from the shared store; `Err(left)` when it does not answer in
+    /// time, with the wait still allowed, for the in-process state to give
+    /// the turn — after the queue of the schedule last read, which the
+    /// callers already in it go on following. A caller holding a place in
+    /// the store's schedule when Redis stops answering keeps that place: it
+    /// goes when the schedule last read says, not all at once with the others.
     pub(super) async fn shared_turn(
         &self,
         max_wait: Duration,
     ) -> Result<Result<Turn, Throttled>, Duration> {
-        let Some(shared) = self.healthy_store() else {
+        let Some(shared) = self.shared.get() else {
             return Err(max_wait);
         };
+        if !shared.is_healthy() {
+            self.follow_store_queue(shared);
+            return Err(max_wait);
+        }
         let started = Instant::now();
         let left = || max_wait.saturating_sub(started.elapsed());
         let Some(reply) = shared.reserve(max_wait).await else {
+            self.follow_store_queue(shared);
             return Err(left());
         };
+        self.adopt_store_limit(shared);
         let (ticket, at, now) = match reply {
             Reply::Free => return Ok(Ok(Turn::shared(None))),
             Reply::Go(now) => return Ok(Ok(Turn::shared(Some(now)))),
@@ -464,16 +510,29 @@ impl RateLimiter {
             Reply::Wait { ticket, at, now } => (ticket, at, now),
         };
         let latest = now.saturating_add(max_wait);
-        let waiter = SharedWaiter::new(self, shared, ticket);
+        let mut waiter = SharedWaiter::new(self, shared, ticket);
         let mut wake = tokio::time::Instant::now() + at.saturating_duration_since(now);
+        let mut frozen = false;
         loop {
             Box::pin(tokio::time::sleep_until(wake)).await;
-            // Degraded meanwhile: no waiting on Redis, the local state takes over.
-            if !shared.is_healthy() {
-                return Err(left());
-            }
-            let Some((check, now)) = shared.check(ticket, latest).await else {
-                return Err(left());
+            // Never waiting on a Redis that does not answer: once it stops,
+            // this caller follows the schedule last read to the end.
+            let live = match frozen || !shared.is_healthy() {
+                true => None,
+                false => shared.check(ticket, latest).await,
+            };
+            let (check, now) = match live {
+                Some(live) => live,
+                None => {
+                    if !frozen {
+                        frozen = true;
+                        waiter.forget();
+                    }
+                    match shared.check_cached(ticket, latest) {
+                        Some((check, now)) => (self.after_local_cool_down(check, now, latest), now),
+                        None => return Err(left()),
+                    }
+                }
             };
             match check {
                 Check::Go => return Ok(Ok(waiter.served(now))),
@@ -482,6 +541,57 @@ impl RateLimiter {
                 }
                 Check::TooLate(wait) => return Ok(Err(Throttled::new(wait))),
             }
+        }
+    }
+}
+
+impl RateLimiter {
+    /// New callers of a process whose store stopped answering start after
+    /// the queue of the schedule last read, which its callers already in it
+    /// go on following.
+    fn follow_store_queue(&self, shared: &Shared) {
+        let Some(left) = shared.queue_left().filter(|left| !left.is_zero()) else {
+            return;
+        };
+        let now = super::now();
+        let mut state = self.lock();
+        state.push_back(now, left);
+        self.settle(&state, now);
+    }
+
+    /// The in-process state learns the limit the store knows, so that it
+    /// paces as the fleet did should Redis stop answering.
+    fn adopt_store_limit(&self, shared: &Shared) {
+        let Some(limit) = shared.limit() else {
+            return;
+        };
+        if self.known_limit.load(Ordering::Relaxed) == limit {
+            return;
+        }
+        let now = super::now();
+        let mut state = self.lock();
+        state.learn_limit(now, limit);
+        self.known_limit.store(limit, Ordering::Relaxed);
+        self.settle(&state, now);
+    }
+
+    /// A turn the schedule last read gives is still held back by a
+    /// cool-down this process learned since (a refusal while Redis was away).
+    fn after_local_cool_down(
+        &self,
+        check: Check<Micros>,
+        now: Micros,
+        latest: Micros,
+    ) -> Check<Micros> {
+        if check != Check::Go {
+            return check;
+        }
+        let left = self.lock().cool_down_left(super::now());
+        let until = now.saturating_add(left);
+        match left.is_zero() {
+            true => Check::Go,
+            false if until > latest => Check::TooLate(left),
+            false => Check::WaitUntil(until),
         }
     }
 }
@@ -515,6 +625,11 @@ impl<'a> SharedWaiter<'a> {
             #[cfg(feature = "metrics")]
             since: Instant::now(),
         }
+    }
+
+    /// The store is no longer asked: its ticket is not given back there.
+    fn forget(&mut self) {
+        self.ticket = None;
     }
 
     fn served(mut self, now: Micros) -> Turn {

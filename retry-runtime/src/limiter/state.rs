@@ -337,13 +337,20 @@ impl<T: Time> State<T> {
         if let Some(cool) = seed.cool.filter(|c| !c.is_zero()) {
             self.cool_down(now, cool);
         }
-        if let Some(busy) = seed.busy.filter(|b| !b.is_zero())
-            && self.rate.is_some()
-        {
-            let not_before = now.saturating_add(busy);
-            if self.scheduled(self.next_ticket, now) < not_before {
-                self.rebase(now, Some(not_before));
-            }
+        if let Some(busy) = seed.busy {
+            self.push_back(now, busy);
+        }
+    }
+
+    /// The schedule starts no sooner than `busy` from now: another queue (the
+    /// fleet's, as last read; this process's own) runs until then.
+    pub(crate) fn push_back(&mut self, now: T, busy: Duration) {
+        if busy.is_zero() || self.rate.is_none() {
+            return;
+        }
+        let not_before = now.saturating_add(busy);
+        if self.scheduled(self.next_ticket, now) < not_before {
+            self.rebase(now, Some(not_before));
         }
     }
 
