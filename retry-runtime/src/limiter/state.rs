@@ -344,6 +344,7 @@ impl<T: Time> State<T> {
 
     /// The schedule starts no sooner than `busy` from now: another queue (the
     /// fleet's, as last read; this process's own) runs until then.
+    #[cfg(feature = "redis")]
     pub(crate) fn push_back(&mut self, now: T, busy: Duration) {
         if busy.is_zero() || self.rate.is_none() {
             return;
