@@ -465,6 +465,25 @@ fn now() -> Instant {
     Clock::Tokio.now()
 }
 
+/// A caller counted as waiting while this lives.
+#[cfg(feature = "redis")]
+struct Waiting<'a>(&'a RateLimiter);
+
+#[cfg(feature = "redis")]
+impl<'a> Waiting<'a> {
+    fn new(limiter: &'a RateLimiter) -> Waiting<'a> {
+        limiter.waiting.fetch_add(1, Ordering::Relaxed);
+        Waiting(limiter)
+    }
+}
+
+#[cfg(feature = "redis")]
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// A caller in the schedule: counted as waiting, and its ticket given back if
 /// it leaves (gives up, or its future is dropped) before its turn.
 struct Waiter<'a> {

@@ -305,18 +305,18 @@ impl Shared {
         self.cache().read.clone()
     }
 
-    /// Where `ticket` stands by the schedule this process last read: while
-    /// Redis does not answer, every process of the fleet goes on following
-    /// the schedule they last agreed on, without asking.
-    pub(crate) fn check_cached(
-        &self,
-        ticket: Ticket,
-        latest: Micros,
-    ) -> Option<(Check<Micros>, Micros)> {
+    /// How long until `ticket`'s turn by the schedule this process last
+    /// read: its place in the fleet's queue, which it keeps should Redis stop
+    /// answering.
+    fn cached_wait(&self, ticket: Ticket) -> Option<Duration> {
         let cache = self.cache();
         let read = cache.read.as_ref()?;
         let now = read.now();
-        Some((read.state.check(ticket, now, latest), now))
+        Some(
+            read.state
+                .turn_at(ticket, now)
+                .saturating_duration_since(now),
+        )
     }
 
     /// The limit the store knows, as last read.
@@ -479,28 +479,29 @@ impl RateLimiter {
         self.shared.get().filter(|shared| shared.is_healthy())
     }
 
-    /// A turn from the shared store; `Err(left)` when it does not answer in
-    /// time, with the wait still allowed, for the in-process state to give
-    /// the turn — after the queue of the schedule last read, which the
-    /// callers already in it go on following. A caller holding a place in
-    /// the store's schedule when Redis stops answering keeps that place: it
-    /// goes when the schedule last read says, not all at once with the others.
+    /// A turn from the shared store; a [`Fallback`] when it does not answer
+    /// in time, with the wait still allowed, for the in-process state to give
+    /// the turn. New callers then queue after the schedule last read; a
+    /// caller that held a place in it keeps that place — not all at once
+    /// with the others — and the in-process state, which has kept learning,
+    /// paces from there.
     pub(super) async fn shared_turn(
         &self,
         max_wait: Duration,
-    ) -> Result<Result<Turn, Throttled>, Duration> {
+    ) -> Result<Result<Turn, Throttled>, Fallback> {
+        let fallback = |left, not_before| Fallback { left, not_before };
         let Some(shared) = self.shared.get() else {
-            return Err(max_wait);
+            return Err(fallback(max_wait, None));
         };
         if !shared.is_healthy() {
             self.follow_store_queue(shared);
-            return Err(max_wait);
+            return Err(fallback(max_wait, None));
         }
         let started = Instant::now();
         let left = || max_wait.saturating_sub(started.elapsed());
         let Some(reply) = shared.reserve(max_wait).await else {
             self.follow_store_queue(shared);
-            return Err(left());
+            return Err(fallback(left(), None));
         };
         self.adopt_store_limit(shared);
         let (ticket, at, now) = match reply {
@@ -512,27 +513,17 @@ impl RateLimiter {
         let latest = now.saturating_add(max_wait);
         let mut waiter = SharedWaiter::new(self, shared, ticket);
         let mut wake = tokio::time::Instant::now() + at.saturating_duration_since(now);
-        let mut frozen = false;
         loop {
             Box::pin(tokio::time::sleep_until(wake)).await;
-            // Never waiting on a Redis that does not answer: once it stops,
-            // this caller follows the schedule last read to the end.
-            let live = match frozen || !shared.is_healthy() {
-                true => None,
-                false => shared.check(ticket, latest).await,
+            // Never waiting on a Redis that does not answer: its place kept,
+            // the caller goes on in the in-process queue.
+            let live = match shared.is_healthy() {
+                true => shared.check(ticket, latest).await,
+                false => None,
             };
-            let (check, now) = match live {
-                Some(live) => live,
-                None => {
-                    if !frozen {
-                        frozen = true;
-                        waiter.forget();
-                    }
-                    match shared.check_cached(ticket, latest) {
-                        Some((check, now)) => (self.after_local_cool_down(check, now, latest), now),
-                        None => return Err(left()),
-                    }
-                }
+            let Some((check, now)) = live else {
+                waiter.forget();
+                return Err(fallback(left(), shared.cached_wait(ticket)));
             };
             match check {
                 Check::Go => return Ok(Ok(waiter.served(now))),
@@ -574,26 +565,6 @@ impl RateLimiter {
         self.known_limit.store(limit, Ordering::Relaxed);
         self.settle(&state, now);
     }
-
-    /// A turn the schedule last read gives is still held back by a
-    /// cool-down this process learned since (a refusal while Redis was away).
-    fn after_local_cool_down(
-        &self,
-        check: Check<Micros>,
-        now: Micros,
-        latest: Micros,
-    ) -> Check<Micros> {
-        if check != Check::Go {
-            return check;
-        }
-        let left = self.lock().cool_down_left(super::now());
-        let until = now.saturating_add(left);
-        match left.is_zero() {
-            true => Check::Go,
-            false if until > latest => Check::TooLate(left),
-            false => Check::WaitUntil(until),
-        }
-    }
 }
 
 impl Turn {
@@ -602,6 +573,14 @@ impl Turn {
             sent: Sent::Shared(sent.map(|s| s.0)),
         }
     }
+}
+
+/// Where a caller goes when the store does not answer: the in-process state,
+/// with the wait it may still take, and the place it held in the fleet's
+/// schedule, if it had one.
+pub(super) struct Fallback {
+    pub(super) left: Duration,
+    pub(super) not_before: Option<Duration>,
 }
 
 /// A caller in the shared schedule: counted as waiting, and its ticket given

@@ -31,9 +31,27 @@ impl RateLimiter {
         #[cfg(feature = "redis")]
         let max_wait = match self.shared_turn(max_wait).await {
             Ok(shared) => return shared,
-            Err(left) => left,
+            Err(fallback) => self.keep_place(fallback).await?,
         };
         self.turn_slow(max_wait).await
+    }
+
+    /// A caller whose store stopped answering while it held a place in the
+    /// fleet's schedule waits out that place first — it would have gone no
+    /// sooner, and neither will the other processes' callers behind it — and
+    /// then queues here, so that the in-process state, which knows this
+    /// process's cool-downs, paces it. `Err` when the place is past its bound.
+    #[cfg(feature = "redis")]
+    async fn keep_place(&self, fallback: super::shared::Fallback) -> Result<Duration, Throttled> {
+        let Some(place) = fallback.not_before.filter(|place| !place.is_zero()) else {
+            return Ok(fallback.left);
+        };
+        if place > fallback.left {
+            return Err(Throttled::new(place));
+        }
+        let _waiting = super::Waiting::new(self);
+        Box::pin(tokio::time::sleep(place)).await;
+        Ok(fallback.left - place)
     }
 
     async fn turn_slow(&self, max_wait: Duration) -> Result<Turn, Throttled> {
