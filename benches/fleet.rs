@@ -371,6 +371,19 @@ fn stalls(load: &std::path::Path) {
     let mut redis = RedisServer::start();
     let paused = run(load, storm, Some(&mut redis), stall);
     print(name, "shared, Redis paused 5 s at 2 s", storm, &paused);
+    let four = Fleet {
+        processes: 4,
+        calls: 50,
+        arrival: None,
+        call_arrival: None,
+    };
+    let name = "4 processes × 50 calls at once";
+    let mut redis = RedisServer::start();
+    let shared = run(load, four, Some(&mut redis), Trouble::None);
+    print(name, "shared through Redis", four, &shared);
+    let mut redis = RedisServer::start();
+    let paused = run(load, four, Some(&mut redis), stall);
+    print(name, "shared, Redis paused 5 s at 2 s", four, &paused);
     let one = Fleet::one_process(200, None);
     let name = "1 process, 200 calls at once";
     let mut redis = RedisServer::start();
