@@ -18,12 +18,13 @@ async fn main() -> ExitCode {
 
 async fn run() -> Result<String, ai_retry_examples::ApiError> {
     let args = ChatArgs::parse(Provider::Anthropic, ABOUT);
-    let backend = demo::backend(Provider::Anthropic, false, args.timeout).await?;
+    let backend = demo::backend(Provider::Anthropic, false, &args).await?;
     let client = Anthropic::new(
         &backend.base_url,
         backend.api_key.clone(),
         &backend.model,
         backend.timeout,
-    )?;
+    )?
+    .max_body(backend.max_body);
     client.chat(&args.prompt()).await
 }

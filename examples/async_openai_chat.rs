@@ -20,7 +20,9 @@ async fn main() -> ExitCode {
 
 async fn run() -> Result<String, Box<dyn std::error::Error>> {
     let args = ChatArgs::parse(Provider::OpenAi, ABOUT);
-    let backend = demo::backend(Provider::OpenAi, false, args.timeout).await?;
+    let backend = demo::backend(Provider::OpenAi, false, &args).await?;
     let client = openai_sdk::for_backend(&backend)?;
-    Ok(openai_sdk::ask(&client, &backend.model, &args.prompt()).await?)
+    openai_sdk::ask(&client, &backend.model, &args.prompt())
+        .await
+        .map_err(|error| openai_sdk::explain(error, backend.max_body))
 }

@@ -19,12 +19,13 @@ fn run() -> Result<String, ai_retry_examples::ApiError> {
         .enable_all()
         .build()
         .map_err(|e| ai_retry_examples::ApiError::Setup(e.to_string()))?;
-    let backend = runtime.block_on(demo::backend(Provider::OpenAi, true, args.timeout))?;
+    let backend = runtime.block_on(demo::backend(Provider::OpenAi, true, &args))?;
     let client = BlockingOpenAi::new(
         &backend.base_url,
         backend.api_key.clone(),
         &backend.model,
         backend.timeout,
-    )?;
+    )?
+    .max_body(backend.max_body);
     client.chat(&args.prompt())
 }

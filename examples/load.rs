@@ -85,6 +85,7 @@ async fn run(args: &Args) -> Result<usize, ApiError> {
                 api_key: Some("sk-load".to_string()),
                 model: "gpt-4o-mini".to_string(),
                 timeout: demo::LOCAL_TIMEOUT,
+                max_body: ai_retry_examples::DEFAULT_MAX_BODY,
                 server: Some(server),
             }
         }

@@ -20,7 +20,7 @@ async fn main() -> ExitCode {
 
 async fn run() -> Result<String, ai_retry_examples::ApiError> {
     let args = ChatArgs::parse(Provider::OpenAi, ABOUT);
-    let backend = demo::backend(Provider::OpenAi, false, args.timeout).await?;
+    let backend = demo::backend(Provider::OpenAi, false, &args).await?;
     let client = OpenAi::for_backend(&backend)?;
     client.chat(&args.prompt()).await
 }

@@ -27,7 +27,7 @@ async fn main() -> ExitCode {
 
 async fn run() -> Result<(), ai_retry_examples::ApiError> {
     let args = ChatArgs::parse(Provider::OpenAi, ABOUT);
-    let backend = demo::backend(Provider::OpenAi, false, args.timeout).await?;
+    let backend = demo::backend(Provider::OpenAi, false, &args).await?;
     let client = OpenAi::for_backend(&backend)?;
     let mut stdout = std::io::stdout();
     client

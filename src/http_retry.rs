@@ -3,12 +3,14 @@
 //! `reqwest_middleware::Middleware` (feature `reqwest-middleware`).
 //!
 //! Same policy, classes, budget and limiter as `#[retry]`, the same
-//! classification: an error answer's body is read, so a quota 429 is told from a
-//! rate-limit 429, the server's hint (`retry-after-ms`, `retry-after` in seconds
-//! or as a date, the reset headers) is honoured and never undercut, and
-//! `x-should-retry` is obeyed. The caller gets back the last answer as an
-//! equivalent response (same status, headers and body), or the last transport
-//! error, so the client above parses it as it always did.
+//! classification: an error answer's body is read — up to
+//! [`ERROR_BODY_LIMIT`](crate::body::ERROR_BODY_LIMIT), the rest dropped with
+//! the connection — so a quota 429 is told from a rate-limit 429, the server's
+//! hint (`retry-after-ms`, `retry-after` in seconds or as a date, the reset
+//! headers) is honoured and never undercut, and `x-should-retry` is obeyed. The
+//! caller gets back the last answer as an equivalent response (same status and
+//! headers, the body as read), or the last transport error, so the client above
+//! parses it as it always did.
 
 use std::fmt;
 use std::future::Future;
@@ -55,11 +57,15 @@ pub struct HttpRetry {
     function: &'static str,
     on_retry: Option<fn(&RetryEvent<'_, HttpFailure>)>,
     on_give_up: Option<fn(&RetryEvent<'_, HttpFailure>)>,
+    max_body: Option<usize>,
 }
 
 impl HttpRetry {
-    /// Retries the transient classes (`on = transient`) under `policy`; its
-    /// `timeout` cuts each attempt (body included) and its `deadline` the call.
+    /// Retries the transient classes (`on = transient`) under `policy`. Its
+    /// `timeout` cuts each attempt: sending the request and receiving the
+    /// answer's head, and for an error answer reading its body; a success's
+    /// body is read by the caller, after the loop, outside the cut (bound it
+    /// with the client's own timeout). Its `deadline` bounds the whole call.
     pub const fn new(policy: Policy) -> HttpRetry {
         HttpRetry {
             policy,
@@ -69,7 +75,18 @@ impl HttpRetry {
             function: "http",
             on_retry: None,
             on_give_up: None,
+            max_body: None,
         }
+    }
+
+    /// Limits a success's body, as the caller reads it, to `bytes`: reading
+    /// past it fails with an error whose source is
+    /// `http_body_util::LengthLimitError`, instead of growing without end.
+    /// Applies to `reqwest::Response`s; an `http::Response<B>` keeps its own
+    /// body type and reader. Error bodies are always limited (64 KiB).
+    pub const fn max_body(mut self, bytes: usize) -> HttpRetry {
+        self.max_body = Some(bytes);
+        self
     }
 
     /// Retries only these classes.
@@ -117,10 +134,13 @@ impl HttpRetry {
 
     /// Sends `attempt()` until it is answered with a success, fails in a way not
     /// to retry, or the policy says stop. An error answer that is the last is
-    /// handed back as an equivalent response; else the last error, boxed.
+    /// handed back as an equivalent response; else the last error, boxed. A
+    /// call that is not `replayable` (its request cannot be copied) makes one
+    /// attempt, with everything else the same: turn, cut-off, budget, report.
     pub(crate) async fn run<R, F, Fut>(
         &self,
         class_of: fn(&BoxError) -> ErrorClass,
+        replayable: bool,
         mut attempt: F,
     ) -> Result<R, BoxError>
     where
@@ -131,7 +151,8 @@ impl HttpRetry {
     {
         let mut retry = Retry::<HttpFailure>::classified(self.policy)
             .on(self.classes)
-            .named(self.function);
+            .named(self.function)
+            .replayable(replayable);
         if let Some(budget) = self.budget {
             retry = retry.budget(budget);
         }
@@ -154,7 +175,8 @@ impl HttpRetry {
             // concurrency permit) is dropped before the sleep.
             let (result, forced) = {
                 let cut = attempts.cut_at(&self.policy);
-                let sent = std::pin::pin!(answered(attempt(), class_of, self.limiter));
+                let sent =
+                    std::pin::pin!(answered(attempt(), class_of, self.limiter, self.max_body));
                 let (timed, convert) = with_timeout(cut, sent);
                 settle_timeout(timed.await, convert)
             };
@@ -174,12 +196,14 @@ impl HttpRetry {
     }
 }
 
-/// One attempt: the answer if it is a success; else its body read into a
-/// [`Failure`] (the limiter told its headers either way).
+/// One attempt: the answer if it is a success (its body limited to
+/// `max_body`, if given); else its body read, up to 64 KiB, into an
+/// [`HttpFailure`] (the limiter told its headers either way).
 async fn answered<R>(
     sent: impl Future<Output = Result<R, BoxError>>,
     class_of: fn(&BoxError) -> ErrorClass,
     limiter: Option<&RateLimiter>,
+    max_body: Option<usize>,
 ) -> Result<R, HttpFailure>
 where
     R: HttpAnswer,
@@ -196,18 +220,24 @@ where
         limiter.observe(answer.headers());
     }
     if (200..300).contains(&answer.status()) {
-        return Ok(answer);
+        return Ok(match max_body {
+            Some(limit) => answer.limit_body(limit),
+            None => answer,
+        });
     }
-    match answer.read().await {
-        Ok(response) => Err(HttpFailure::Answered {
-            class: http::classify(
-                response.status().as_u16(),
-                response.headers(),
-                response.body(),
-            ),
-            retry_after: http::server_hint(response.headers()),
-            response: Box::new(response),
-        }),
+    match answer.read(crate::body::ERROR_BODY_LIMIT).await {
+        Ok((response, cut)) => {
+            let body = crate::body::Capped {
+                bytes: response.body().clone(),
+                cut,
+            };
+            Err(HttpFailure::Answered {
+                class: http::classify(response.status().as_u16(), response.headers(), &body.bytes),
+                retry_after: http::server_hint(response.headers()),
+                message: crate::message::capped_message(&body),
+                response: Box::new(response),
+            })
+        }
         Err(error) => {
             let error = BoxError::from(error);
             let class = class_of(&error);
@@ -217,7 +247,7 @@ where
 }
 
 /// A response an adapter can read and hand back: its status and headers, its
-/// body read whole, and an equivalent response rebuilt from what was read.
+/// body read up to a limit, and an equivalent response rebuilt from what was read.
 pub trait HttpAnswer: Sized {
     /// The error of reading the body.
     type ReadError;
@@ -228,11 +258,22 @@ pub trait HttpAnswer: Sized {
     /// The headers.
     fn headers(&self) -> &HeaderMap;
 
-    /// Reads the body whole.
-    fn read(self) -> impl Future<Output = Result<::http::Response<Bytes>, Self::ReadError>> + Send;
+    /// Reads the body up to `limit` bytes (see [`read_capped`](crate::body::read_capped)):
+    /// the response with what was read, and whether the body went on past it.
+    fn read(
+        self,
+        limit: usize,
+    ) -> impl Future<Output = Result<(::http::Response<Bytes>, bool), Self::ReadError>> + Send;
 
     /// An equivalent response from what [`read`](HttpAnswer::read) returned.
     fn rebuild(read: ::http::Response<Bytes>) -> Self;
+
+    /// The response with its body limited to `limit` bytes as its reader
+    /// reads it. Unchanged by default.
+    fn limit_body(self, limit: usize) -> Self {
+        let _ = limit;
+        self
+    }
 }
 
 #[cfg(feature = "reqwest")]
@@ -247,7 +288,7 @@ impl HttpAnswer for ::reqwest::Response {
         self.headers()
     }
 
-    async fn read(self) -> Result<::http::Response<Bytes>, ::reqwest::Error> {
+    async fn read(self, limit: usize) -> Result<(::http::Response<Bytes>, bool), ::reqwest::Error> {
         use ::reqwest::ResponseBuilderExt;
         let mut builder = ::http::Response::builder()
             .status(self.status())
@@ -256,13 +297,20 @@ impl HttpAnswer for ::reqwest::Response {
         if let Some(headers) = builder.headers_mut() {
             *headers = self.headers().clone();
         }
-        let body = self.bytes().await?;
+        let body = crate::body::read_response(self, limit).await?;
         // Status, version and headers came from a valid response: cannot fail.
-        Ok(builder.body(body).unwrap_or_default())
+        Ok((builder.body(body.bytes).unwrap_or_default(), body.cut))
     }
 
     fn rebuild(read: ::http::Response<Bytes>) -> ::reqwest::Response {
         ::reqwest::Response::from(read)
+    }
+
+    fn limit_body(self, limit: usize) -> ::reqwest::Response {
+        let response = ::http::Response::<::reqwest::Body>::from(self);
+        ::reqwest::Response::from(
+            response.map(|body| ::reqwest::Body::wrap(http_body_util::Limited::new(body, limit))),
+        )
     }
 }
 
@@ -272,14 +320,17 @@ impl HttpAnswer for ::reqwest::Response {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum HttpFailure {
-    /// An answer with an error status, its body read and classified once.
+    /// An answer with an error status, its body read (up to 64 KiB) and
+    /// classified once.
     Answered {
-        /// The answer, body included.
+        /// The answer, with its body as read.
         response: Box<::http::Response<Bytes>>,
         /// What [`http::classify`] made of status, headers and body.
         class: ErrorClass,
         /// The server's hint ([`http::server_hint`]), if it gave one.
         retry_after: Option<Duration>,
+        /// The API's message, or the start of the body, saying if it was cut.
+        message: String,
     },
     /// No answer: the error, and its class.
     Transport(BoxError, ErrorClass),
@@ -313,12 +364,9 @@ impl HttpFailure {
 impl fmt::Display for HttpFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            HttpFailure::Answered { response, .. } => write!(
-                f,
-                "HTTP {}: {}",
-                response.status().as_u16(),
-                crate::message::error_message(response.body())
-            ),
+            HttpFailure::Answered {
+                response, message, ..
+            } => write!(f, "HTTP {}: {message}", response.status().as_u16()),
             HttpFailure::Transport(error, _) => {
                 write!(f, "{}", crate::message::WithSources(&**error))
             }

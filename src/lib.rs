@@ -89,6 +89,8 @@ pub mod runtime {
 pub mod __private;
 
 #[cfg(any(feature = "reqwest", feature = "tower"))]
+pub mod body;
+#[cfg(any(feature = "reqwest", feature = "tower"))]
 mod message;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;

@@ -66,6 +66,17 @@ impl ApiError {
         }
     }
 
+    /// [`from_parts`](ApiError::from_parts) with a body read up to a limit
+    /// (see [`crate::body`]): the message says when it was cut.
+    pub fn from_capped(status: u16, headers: &HeaderMap, body: &Capped) -> ApiError {
+        ApiError::Status {
+            status,
+            class: http::classify(status, headers, &body.bytes),
+            retry_after: http::server_hint(headers),
+            message: capped_message(body),
+        }
+    }
+
     /// The HTTP status, when the API answered.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -75,7 +86,8 @@ impl ApiError {
     }
 }
 
-pub use crate::message::{WithSources, error_message};
+use crate::body::{Capped, ERROR_BODY_LIMIT};
+pub use crate::message::{WithSources, capped_message, error_message, redact_secrets};
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -139,7 +151,10 @@ impl Classify for ApiError {
 /// success, else its body read into an [`ApiError`].
 pub trait ResponseExt: Sized {
     /// The response if its status is a success; else an [`ApiError`] from its
-    /// status, headers and body (a body that cannot be read is a `Transport` error).
+    /// status, headers and body — read up to 64 KiB
+    /// ([`ERROR_BODY_LIMIT`]), enough to classify
+    /// and quote it; the rest is dropped with the connection, and the message
+    /// says it was cut. A body that cannot be read is a `Transport` error.
     fn error_for_api_status(self) -> impl Future<Output = Result<Self, ApiError>> + Send;
 
     /// [`error_for_api_status`](ResponseExt::error_for_api_status), after
@@ -157,8 +172,8 @@ impl ResponseExt for client::Response {
         }
         let status = self.status().as_u16();
         let headers = self.headers().clone();
-        let body = self.bytes().await?;
-        Err(ApiError::from_parts(status, &headers, &body))
+        let body = crate::body::read_response(self, ERROR_BODY_LIMIT).await?;
+        Err(ApiError::from_capped(status, &headers, &body))
     }
 
     async fn error_for_api_status_observed(
@@ -191,7 +206,7 @@ impl ResponseExt for client::Response {
 pub mod blocking {
     use retry_runtime::RateLimiter;
 
-    use super::{ApiError, client};
+    use super::{ApiError, ERROR_BODY_LIMIT, client};
 
     /// [`ResponseExt`](super::ResponseExt), blocking.
     pub trait ResponseExt: Sized {
@@ -211,8 +226,8 @@ pub mod blocking {
             }
             let status = self.status().as_u16();
             let headers = self.headers().clone();
-            let body = self.bytes()?;
-            Err(ApiError::from_parts(status, &headers, &body))
+            let body = crate::body::read_blocking(self, ERROR_BODY_LIMIT)?;
+            Err(ApiError::from_capped(status, &headers, &body))
         }
 
         fn error_for_api_status_observed(

@@ -22,7 +22,10 @@
 //! # }
 //! ```
 //!
-//! A request whose body is a stream cannot be sent twice: it gets one attempt.
+//! A request whose body is a stream cannot be sent twice: it gets one attempt,
+//! with everything else the same — a turn from the limiter, the cut-off, the
+//! budget, the limiter told of the answer, `on_give_up` told why
+//! ([`GiveUp::NotReplayable`](crate::GiveUp::NotReplayable)).
 
 use ::reqwest_middleware::{Error, Middleware, Next};
 use http::Extensions;
@@ -38,17 +41,19 @@ impl Middleware for HttpRetry {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> Result<reqwest::Response, Error> {
-        let Some(template) = request.try_clone() else {
-            return next.run(request, extensions).await;
-        };
+        // A request that cannot be copied (its body is a stream) is sent once.
+        let template = request.try_clone();
+        let replayable = template.is_some();
         let mut first = Some(request);
         let template = &template;
         let shared = &*extensions;
         let next = &next;
         let result = self
-            .run(class_of, || {
+            .run(class_of, replayable, || {
                 // Each attempt gets a copy of the extensions, as a fresh send would.
-                let request = first.take().or_else(|| template.try_clone());
+                let request = first
+                    .take()
+                    .or_else(|| template.as_ref().and_then(reqwest::Request::try_clone));
                 let mut extensions = shared.clone();
                 let next = next.clone();
                 async move {

@@ -36,7 +36,6 @@ use std::task::{Context, Poll};
 
 use ::tower::{Layer, Service};
 use bytes::Bytes;
-use http_body_util::BodyExt;
 use retry_runtime::ErrorClass;
 use retry_runtime::http::HeaderMap;
 
@@ -89,7 +88,7 @@ where
         let retry = self.retry;
         Box::pin(async move {
             retry
-                .run(class_of_boxed, move || {
+                .run(class_of_boxed, true, move || {
                     let service = ready.take().unwrap_or_else(|| template.clone());
                     attempt(service, request.clone())
                 })
@@ -132,10 +131,10 @@ where
         self.headers()
     }
 
-    async fn read(self) -> Result<::http::Response<Bytes>, B::Error> {
+    async fn read(self, limit: usize) -> Result<(::http::Response<Bytes>, bool), B::Error> {
         let (parts, body) = self.into_parts();
-        let body = body.collect().await?.to_bytes();
-        Ok(::http::Response::from_parts(parts, body))
+        let body = crate::body::read_capped(body, limit).await?;
+        Ok((::http::Response::from_parts(parts, body.bytes), body.cut))
     }
 
     fn rebuild(read: ::http::Response<Bytes>) -> ::http::Response<B> {

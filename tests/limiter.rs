@@ -443,3 +443,24 @@ async fn reset_reopens_a_key_closed_by_a_hint() {
     assert_eq!(cleared(&server, 2).await, Ok(2));
     assert_eq!(server.log().len(), 2, "caller 1 sent nothing");
 }
+
+static AT_DEADLINE: RateLimiter = RateLimiter::new();
+
+#[retry(max = 3, initial = "10ms", deadline = "5s", limiter = AT_DEADLINE)]
+async fn at_deadline(server: &Server) -> Result<u32, ApiError> {
+    server.request(0)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_turn_that_comes_at_the_deadline_sends_nothing() {
+    // The cool-down ends exactly when the call's deadline does: the turn
+    // would come, but the attempt would be cut before it could be answered.
+    let turn = AT_DEADLINE.turn(Duration::ZERO).await.unwrap();
+    AT_DEADLINE.failed(turn, ErrorClass::RateLimit, Some(secs(5.0)));
+    let server = Server::new([]);
+    let started = Instant::now();
+    let result = at_deadline(&server).await;
+    assert!(matches!(result, Err(ApiError::Throttled(_))), "{result:?}");
+    assert!(server.log().is_empty(), "nothing was sent");
+    assert!(started.elapsed() <= secs(5.0));
+}

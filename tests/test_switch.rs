@@ -75,3 +75,44 @@ fn another_thread_is_not_switched() {
     });
     assert!(handle.join().unwrap() >= Duration::from_millis(30));
 }
+
+/// Whether the switch is on, read through a call: a one-failure function
+/// with a 30 ms backoff returns at once only with the switch on (with an
+/// attempt cap of one it returns its failure, at once too).
+fn switch_on() -> bool {
+    #[retry(max = 2, backoff = "constant", initial = "30ms", on = Connection)]
+    fn probe(calls: &AtomicU32) -> io::Result<()> {
+        if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Err(io::ErrorKind::ConnectionReset.into());
+        }
+        Ok(())
+    }
+    let started = Instant::now();
+    let _ = probe(&AtomicU32::new(0));
+    started.elapsed() < Duration::from_millis(20)
+}
+
+#[test]
+fn nested_guards_dropped_in_either_order_leave_the_switch_right() {
+    // Dropped in the order made: the outer one keeps it on.
+    let outer = testing::no_delays();
+    let inner = testing::no_delays().max_attempts(1);
+    drop(outer);
+    assert!(switch_on(), "the inner guard still lives");
+    drop(inner);
+    assert!(!switch_on(), "every guard gone");
+    // Dropped inner first: the outer one's settings come back.
+    let outer = testing::no_delays();
+    {
+        let _inner = testing::no_delays().max_attempts(1);
+        let calls = AtomicU32::new(0);
+        assert!(blocking(&calls).is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "the inner cap");
+    }
+    let calls = AtomicU32::new(0);
+    assert!(blocking(&calls).is_err());
+    assert_eq!(calls.load(Ordering::SeqCst), 5, "the outer has no cap");
+    assert!(switch_on());
+    drop(outer);
+    assert!(!switch_on());
+}

@@ -45,6 +45,13 @@ impl Anthropic {
         })
     }
 
+    /// Holds at most `bytes` of an answer (16 MiB unless set): past it the
+    /// call fails with [`ApiError::TooLarge`], not retried.
+    pub fn max_body(mut self, bytes: usize) -> Anthropic {
+        self.endpoint.set_max_body(bytes);
+        self
+    }
+
     /// Asks `prompt` and returns the answer, retrying 529 overload, rate limits,
     /// timeouts and dropped connections.
     pub async fn chat(&self, prompt: &str) -> Result<String, ApiError> {
@@ -57,7 +64,7 @@ impl Anthropic {
         let mut request = self
             .endpoint
             .http
-            .post(format!("{}/v1/messages", self.endpoint.base_url))
+            .post(self.endpoint.url("/v1/messages"))
             .header("anthropic-version", ANTHROPIC_VERSION)
             .header(retry_testkit::ATTEMPT_HEADER, call.next_attempt())
             .json(&json!({
@@ -68,7 +75,9 @@ impl Anthropic {
         if let Some(key) = &self.endpoint.api_key {
             request = request.header("x-api-key", key);
         }
-        let body = crate::success_body(request.send().await?, self.endpoint.limiter).await?;
+        let response = request.send().await?;
+        let body =
+            crate::success_body(response, self.endpoint.limiter, self.endpoint.max_body()).await?;
         parse_answer(&body)
     }
 }

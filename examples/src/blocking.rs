@@ -16,6 +16,7 @@ pub struct BlockingOpenAi {
     api_key: Option<String>,
     model: String,
     limiter: &'static RateLimiter,
+    max_body: usize,
 }
 
 impl BlockingOpenAi {
@@ -43,7 +44,15 @@ impl BlockingOpenAi {
             api_key,
             model: model.to_string(),
             limiter,
+            max_body: crate::DEFAULT_MAX_BODY,
         })
+    }
+
+    /// Holds at most `bytes` of an answer (16 MiB unless set): past it the
+    /// call fails with [`ApiError::TooLarge`], not retried.
+    pub fn max_body(mut self, bytes: usize) -> BlockingOpenAi {
+        self.max_body = bytes;
+        self
     }
 
     /// Asks `prompt` and returns the answer.
@@ -56,7 +65,7 @@ impl BlockingOpenAi {
     pub fn chat_attempts(&self, prompt: &str, call: &Call) -> Result<String, ApiError> {
         let mut request = self
             .http
-            .post(format!("{}/chat/completions", self.base_url))
+            .post(crate::join_url(&self.base_url, "/chat/completions"))
             .header(retry_testkit::ATTEMPT_HEADER, call.next_attempt())
             .header(retry_testkit::IDEMPOTENCY_HEADER, call.idempotency_key())
             .json(&request_body(&self.model, prompt, false));
@@ -66,11 +75,13 @@ impl BlockingOpenAi {
         let response = request.send()?;
         self.limiter.observe(response.headers());
         let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response.bytes()?;
         if !(200..300).contains(&status) {
-            return Err(ApiError::from_response(status, &headers, &body));
+            let headers = response.headers().clone();
+            let limit = ai_retry::body::ERROR_BODY_LIMIT;
+            let body = ai_retry::body::read_blocking(response, limit)?;
+            return Err(ApiError::from_capped(status, &headers, &body));
         }
-        parse_answer(&body)
+        let body = ai_retry::body::read_blocking(response, self.max_body)?;
+        parse_answer(&crate::answer(body, self.max_body)?)
     }
 }

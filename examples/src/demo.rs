@@ -29,6 +29,11 @@ pub struct ChatArgs {
     /// the real API, 10s against the local server).
     #[arg(long, env = "AI_RETRY_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub timeout: Option<Duration>,
+
+    /// Hold at most this much of an answer, e.g. 1MiB; past it the call
+    /// fails, and is not retried (error bodies are read up to 64 KiB).
+    #[arg(long, env = "AI_RETRY_MAX_BODY", value_name = "SIZE", default_value = "16MiB", value_parser = ai_retry::body::parse_size)]
+    pub max_body: usize,
 }
 
 impl ChatArgs {
@@ -46,6 +51,7 @@ impl ChatArgs {
             (url, format!("the API's base URL (default {default_url})")),
             (model, format!("the model (default {default_model})")),
             ("AI_RETRY_TIMEOUT", "as --timeout".to_string()),
+            ("AI_RETRY_MAX_BODY", "as --max-body".to_string()),
             (
                 "REDIS_URL",
                 "share the rate limiter with other processes (redis://…)".to_string(),
@@ -109,13 +115,15 @@ pub fn log_retry<E: std::fmt::Display>(event: &RetryEvent<'_, E>) {
         ),
         _ => String::new(),
     };
-    eprintln!(
+    let line = format!(
         "retry: attempt {}/{} failed ({class}{hint}): {}; next attempt in {}{limiter}",
         event.attempt,
         event.max_attempts,
         event.error,
         seconds(event.delay)
     );
+    // Whatever error type the line quotes, a key in a URL never shows.
+    eprintln!("{}", ai_retry::reqwest::redact_secrets(&line));
 }
 
 /// Why the example's call stopped retrying, said by [`finish`] beside the error.
@@ -150,6 +158,8 @@ pub struct Backend {
     pub model: String,
     /// The request timeout.
     pub timeout: Duration,
+    /// The most of an answer a client holds.
+    pub max_body: usize,
     /// The in-process server, kept alive while the example runs.
     pub server: Option<TestServer>,
 }
@@ -224,6 +234,7 @@ pub fn real_api(provider: Provider) -> Option<Backend> {
         api_key: Some(api_key),
         model: std::env::var(model_var).unwrap_or_else(|_| default_model.to_string()),
         timeout: REAL_TIMEOUT,
+        max_body: crate::DEFAULT_MAX_BODY,
         server: None,
     })
 }
@@ -238,16 +249,18 @@ pub fn or_default(value: Option<String>, default: &str) -> String {
 
 /// The real API when its key is set; else `retry-testkit` on 127.0.0.1 with the
 /// demo script, said on stderr. `in_thread` serves it from a thread of its own,
-/// for blocking clients; `timeout` replaces the default request timeout.
+/// for blocking clients; `args` give the request timeout and the most of an
+/// answer to hold.
 pub async fn backend(
     provider: Provider,
     in_thread: bool,
-    timeout: Option<Duration>,
+    args: &ChatArgs,
 ) -> Result<Backend, ApiError> {
     let mut backend = local_or_real(provider, in_thread).await?;
-    if let Some(timeout) = timeout {
+    if let Some(timeout) = args.timeout {
         backend.timeout = timeout;
     }
+    backend.max_body = args.max_body;
     match in_thread {
         false => share_limiter(provider.limiter(), &backend).await?,
         true if std::env::var_os("REDIS_URL").is_some() => eprintln!(
@@ -313,6 +326,7 @@ async fn local_or_real(provider: Provider, in_thread: bool) -> Result<Backend, A
         api_key: None,
         model,
         timeout: LOCAL_TIMEOUT,
+        max_body: crate::DEFAULT_MAX_BODY,
         server: Some(server),
     })
 }
@@ -332,11 +346,24 @@ pub fn finish<E: std::fmt::Display>(result: Result<String, E>) -> ExitCode {
     }
 }
 
-/// The one error line.
+/// The one error line: whatever the error's text (a client that quotes a
+/// whole HTML page in it), on one line of at most 400 characters, a key in a
+/// URL never shown.
 pub fn fail(error: &dyn std::fmt::Display) {
-    match GAVE_UP.lock().unwrap_or_else(|e| e.into_inner()).take() {
-        Some(why) => eprintln!("error: {error} ({why})"),
-        None => eprintln!("error: {error}"),
+    let said = one_line(&error.to_string(), 400);
+    let line = match GAVE_UP.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        Some(why) => format!("error: {said} ({why})"),
+        None => format!("error: {said}"),
+    };
+    eprintln!("{}", ai_retry::reqwest::redact_secrets(&line));
+}
+
+/// `text` on one line, its whitespace runs one space, at most `chars` long.
+pub fn one_line(text: &str, chars: usize) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.chars().count() > chars {
+        true => line.chars().take(chars).chain(['…']).collect(),
+        false => line,
     }
 }
 

@@ -37,6 +37,14 @@ pub enum ApiError {
         /// The terminator that never came.
         terminator: &'static str,
     },
+    /// The answer (or one event of a stream) is larger than the client
+    /// holds (`--max-body`): not read on, not retried.
+    TooLarge {
+        /// What was too large: "the answer", "a stream event".
+        what: &'static str,
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// The client could not be set up (bad base URL, TLS).
     Setup(String),
 }
@@ -49,6 +57,21 @@ impl ApiError {
             class: http::classify(status, headers, body),
             retry_after: http::server_hint(headers),
             message: ai_retry::reqwest::error_message(body),
+        }
+    }
+
+    /// [`from_response`](ApiError::from_response) for a body read up to a
+    /// limit: the message says when it was cut.
+    pub fn from_capped(
+        status: u16,
+        headers: &HeaderMap,
+        body: &ai_retry::body::Capped,
+    ) -> ApiError {
+        ApiError::Status {
+            status,
+            class: http::classify(status, headers, &body.bytes),
+            retry_after: http::server_hint(headers),
+            message: ai_retry::reqwest::capped_message(body),
         }
     }
 }
@@ -71,6 +94,11 @@ impl fmt::Display for ApiError {
                     "the connection closed after {tokens} token{plural}, before {terminator}"
                 )
             }
+            ApiError::TooLarge { what, limit } => write!(
+                f,
+                "{what} is larger than {} (--max-body)",
+                ai_retry::body::size(*limit)
+            ),
             ApiError::Setup(why) => write!(f, "cannot set up the client: {why}"),
         }
     }
@@ -104,7 +132,9 @@ impl Classify for ApiError {
             ApiError::TimedOut => ErrorClass::Timeout,
             ApiError::Throttled(throttled) => throttled.class(),
             ApiError::Incomplete { .. } => ErrorClass::Connection,
-            ApiError::Malformed(_) | ApiError::Setup(_) => ErrorClass::Permanent,
+            ApiError::Malformed(_) | ApiError::TooLarge { .. } | ApiError::Setup(_) => {
+                ErrorClass::Permanent
+            }
         }
     }
 

@@ -41,8 +41,12 @@ pub fn own_limiter() -> &'static RateLimiter {
     Box::leak(Box::new(RateLimiter::new()))
 }
 
+/// How much of an answer a client holds unless told otherwise: 16 MiB.
+pub const DEFAULT_MAX_BODY: usize = 16 << 20;
+
 /// Where an async client sends: the HTTP client with its request timeout, the
-/// API's base URL, the key, the model, and the limiter of the key.
+/// API's base URL, the key, the model, the limiter of the key, and the most of
+/// an answer it holds.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
     http: reqwest::Client,
@@ -50,6 +54,7 @@ pub struct Endpoint {
     api_key: Option<String>,
     model: String,
     limiter: &'static RateLimiter,
+    max_body: usize,
 }
 
 impl Endpoint {
@@ -68,12 +73,45 @@ impl Endpoint {
             api_key,
             model: model.to_string(),
             limiter,
+            max_body: DEFAULT_MAX_BODY,
         })
     }
 
     /// The rate limiter this endpoint's calls take turns from.
     pub fn limiter(&self) -> &'static RateLimiter {
         self.limiter
+    }
+
+    /// `path` under the base URL (see [`join_url`]).
+    pub fn url(&self, path: &str) -> String {
+        join_url(&self.base_url, path)
+    }
+
+    /// The most of an answer this endpoint holds ([`DEFAULT_MAX_BODY`] unless set).
+    pub fn max_body(&self) -> usize {
+        self.max_body
+    }
+
+    /// Holds at most `bytes` of an answer: past it the call fails with
+    /// [`ApiError::TooLarge`], not retried.
+    pub fn set_max_body(&mut self, bytes: usize) {
+        self.max_body = bytes;
+    }
+}
+
+/// `path` under `base_url`, before the base URL's query: gateways that take
+/// the key as `?key=…` in the base URL get it on every request, and the API's
+/// path stays a path.
+///
+/// ```
+/// use ai_retry_examples::join_url;
+/// assert_eq!(join_url("http://gw/v1?key=k", "/chat/completions"), "http://gw/v1/chat/completions?key=k");
+/// assert_eq!(join_url("https://api.openai.com/v1", "/chat/completions"), "https://api.openai.com/v1/chat/completions");
+/// ```
+pub fn join_url(base_url: &str, path: &str) -> String {
+    match base_url.split_once('?') {
+        Some((base, query)) => format!("{}{path}?{query}", base.trim_end_matches('/')),
+        None => format!("{}{path}", base_url.trim_end_matches('/')),
     }
 }
 
@@ -99,7 +137,8 @@ fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// The response, if its status is a success; else its error. Either way the
+/// The response, if its status is a success; else its error, from its body
+/// read up to 64 KiB (the rest dropped with the connection). Either way the
 /// limiter learns from its rate-limit headers.
 pub async fn success_response(
     response: reqwest::Response,
@@ -111,14 +150,31 @@ pub async fn success_response(
     }
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let body = response.bytes().await?;
-    Err(ApiError::from_response(status, &headers, &body))
+    let body = ai_retry::body::read_response(response, ai_retry::body::ERROR_BODY_LIMIT).await?;
+    Err(ApiError::from_capped(status, &headers, &body))
 }
 
-/// The body of a successful response; else the response's error.
+/// The body of a successful response, up to `max_body` bytes; else the
+/// response's error.
 pub async fn success_body(
     response: reqwest::Response,
     limiter: &RateLimiter,
+    max_body: usize,
 ) -> Result<bytes::Bytes, ApiError> {
-    Ok(success_response(response, limiter).await?.bytes().await?)
+    let response = success_response(response, limiter).await?;
+    answer(
+        ai_retry::body::read_response(response, max_body).await?,
+        max_body,
+    )
+}
+
+/// An answer read up to `max_body`: its bytes, or [`ApiError::TooLarge`].
+pub fn answer(body: ai_retry::body::Capped, max_body: usize) -> Result<bytes::Bytes, ApiError> {
+    match body.cut {
+        true => Err(ApiError::TooLarge {
+            what: "the answer",
+            limit: max_body,
+        }),
+        false => Ok(body.bytes),
+    }
 }

@@ -30,14 +30,24 @@ impl OpenAi {
         OpenAi::with_limiter(base_url, api_key, model, timeout, &OPENAI_LIMITER)
     }
 
-    /// [`new`](OpenAi::new) for the backend an example chose.
+    /// [`new`](OpenAi::new) for the backend an example chose, holding at
+    /// most its `max_body` of an answer.
     pub fn for_backend(backend: &crate::demo::Backend) -> Result<OpenAi, ApiError> {
-        OpenAi::new(
+        let client = OpenAi::new(
             &backend.base_url,
             backend.api_key.clone(),
             &backend.model,
             backend.timeout,
-        )
+        )?;
+        Ok(client.max_body(backend.max_body))
+    }
+
+    /// Holds at most `bytes` of an answer (16 MiB unless set): past it the
+    /// call fails with [`ApiError::TooLarge`], not retried. A stream reads at
+    /// most that much in all, so no event is larger either.
+    pub fn max_body(mut self, bytes: usize) -> OpenAi {
+        self.endpoint.set_max_body(bytes);
+        self
     }
 
     /// [`new`](OpenAi::new), taking turns from `limiter`: one per API key.
@@ -80,7 +90,8 @@ impl OpenAi {
 
     async fn send(&self, prompt: &str, call: &Call) -> Result<String, ApiError> {
         let response = self.request(prompt, false, call).send().await?;
-        let body = crate::success_body(response, self.endpoint.limiter).await?;
+        let body =
+            crate::success_body(response, self.endpoint.limiter, self.endpoint.max_body()).await?;
         parse_answer(&body)
     }
 
@@ -111,7 +122,7 @@ impl OpenAi {
     ) -> Result<(TokenStream, String), ApiError> {
         let response = self.request(prompt, true, call).send().await?;
         let response = crate::success_response(response, self.endpoint.limiter).await?;
-        let mut stream = TokenStream::new(response, Dialect::OpenAi);
+        let mut stream = TokenStream::new(response, Dialect::OpenAi, self.endpoint.max_body());
         match stream.next_token().await? {
             Some(first) => Ok((stream, first)),
             None => Err(stream.incomplete()),
@@ -122,7 +133,7 @@ impl OpenAi {
         let mut request = self
             .endpoint
             .http
-            .post(format!("{}/chat/completions", self.endpoint.base_url))
+            .post(self.endpoint.url("/chat/completions"))
             .header(retry_testkit::ATTEMPT_HEADER, call.next_attempt())
             .header(retry_testkit::IDEMPOTENCY_HEADER, call.idempotency_key())
             .json(&request_body(&self.endpoint.model, prompt, stream));

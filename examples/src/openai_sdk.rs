@@ -28,25 +28,80 @@ pub const POLICY: Policy = Policy::new()
     .deadline(Duration::from_secs(180));
 
 /// async-openai's client.
-pub type Client = async_openai::Client<OpenAIConfig>;
+pub type Client = async_openai::Client<GatewayConfig>;
+
+/// `OpenAIConfig` with the base URL's query (a gateway's `?key=…`) moved to
+/// where async-openai puts a query: after each request's path.
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    inner: OpenAIConfig,
+    query: Vec<(String, String)>,
+}
+
+impl GatewayConfig {
+    /// The config for `base_url` (query and all) and `api_key`.
+    pub fn new(base_url: &str, api_key: &str) -> GatewayConfig {
+        let (base, query) = base_url.split_once('?').unwrap_or((base_url, ""));
+        let query = query
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| {
+                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                (name.to_string(), value.to_string())
+            })
+            .collect();
+        GatewayConfig {
+            inner: OpenAIConfig::new()
+                .with_api_base(base.trim_end_matches('/'))
+                .with_api_key(api_key),
+            query,
+        }
+    }
+}
+
+impl async_openai::config::Config for GatewayConfig {
+    fn headers(&self) -> reqwest::header::HeaderMap {
+        self.inner.headers()
+    }
+
+    fn url(&self, path: &str) -> String {
+        self.inner.url(path)
+    }
+
+    fn query(&self) -> Vec<(&str, &str)> {
+        self.query
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect()
+    }
+
+    fn api_base(&self) -> &str {
+        self.inner.api_base()
+    }
+
+    fn api_key(&self) -> &secrecy::SecretString {
+        self.inner.api_key()
+    }
+}
 
 /// An async-openai client for `base_url` whose requests retry as `openai_chat`'s
-/// do, taking turns from `limiter`; each request is cut off after `timeout`.
+/// do, taking turns from `limiter`; each request is cut off after `timeout`,
+/// and at most `max_body` of an answer is read (see [`explain`]).
 pub fn client(
     base_url: &str,
     api_key: Option<&str>,
     timeout: Duration,
     limiter: &'static RateLimiter,
+    max_body: usize,
 ) -> Result<Client, ApiError> {
     let http = crate::http_client(reqwest::Client::builder().timeout(timeout))?;
     let retry = HttpRetry::new(POLICY)
         .limiter(limiter)
         .named("async_openai_chat")
         .on_retry(log_retry)
-        .on_give_up(log_give_up);
-    let config = OpenAIConfig::new()
-        .with_api_base(base_url)
-        .with_api_key(api_key.unwrap_or_default());
+        .on_give_up(log_give_up)
+        .max_body(max_body);
+    let config = GatewayConfig::new(base_url, api_key.unwrap_or_default());
     Ok(Client::with_config(config).with_http_service(retry.layer(ReqwestService::new(http))))
 }
 
@@ -58,7 +113,25 @@ pub fn for_backend(backend: &crate::demo::Backend) -> Result<Client, ApiError> {
         backend.api_key.as_deref(),
         backend.timeout,
         &crate::OPENAI_LIMITER,
+        backend.max_body,
     )
+}
+
+/// async-openai's error, said as the examples say theirs: an answer cut at
+/// `max_body` (the layer's limit, somewhere in reqwest's error chain) is
+/// [`ApiError::TooLarge`]; anything else stays as it was.
+pub fn explain(error: OpenAIError, max_body: usize) -> Box<dyn std::error::Error> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+    while let Some(error) = cause {
+        if error.is::<http_body_util::LengthLimitError>() {
+            return Box::new(ApiError::TooLarge {
+                what: "the answer",
+                limit: max_body,
+            });
+        }
+        cause = error.source();
+    }
+    Box::new(error)
 }
 
 /// Asks `prompt` of `model` and returns the answer's text.

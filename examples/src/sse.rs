@@ -15,25 +15,36 @@ pub enum Dialect {
     Anthropic,
 }
 
-/// A response body read as a stream of tokens.
+/// A response body read as a stream of tokens, at most `max_body` bytes of
+/// it in all.
 #[derive(Debug)]
 pub struct TokenStream {
     response: reqwest::Response,
     dialect: Dialect,
+    /// Received and not yet taken as events; line ends normalised to `\n`.
     buffer: String,
+    /// A `\r` that ended the last chunk: its `\n` may open the next.
+    carriage_return: bool,
     done: bool,
     tokens: usize,
+    received: usize,
+    max_body: usize,
 }
 
 impl TokenStream {
-    /// Reads `response`'s body as `dialect` events.
-    pub fn new(response: reqwest::Response, dialect: Dialect) -> TokenStream {
+    /// Reads `response`'s body as `dialect` events, no more than `max_body`
+    /// bytes of it — and so no event larger: a server that never ends an
+    /// event, or a stream, is an error, not a buffer without end.
+    pub fn new(response: reqwest::Response, dialect: Dialect, max_body: usize) -> TokenStream {
         TokenStream {
             response,
             dialect,
             buffer: String::new(),
+            carriage_return: false,
             done: false,
             tokens: 0,
+            received: 0,
+            max_body,
         }
     }
 
@@ -54,7 +65,16 @@ impl TokenStream {
                 }
             }
             match self.response.chunk().await {
-                Ok(Some(bytes)) => self.buffer.push_str(&String::from_utf8_lossy(&bytes)),
+                Ok(Some(bytes)) => {
+                    self.received += bytes.len();
+                    if self.received > self.max_body {
+                        return Err(ApiError::TooLarge {
+                            what: "the answer",
+                            limit: self.max_body,
+                        });
+                    }
+                    self.push(&String::from_utf8_lossy(&bytes));
+                }
                 // A timeout stays a timeout; a body cut off mid-chunk is the
                 // stream ending early, said as such rather than as reqwest's
                 // "error decoding response body".
@@ -75,12 +95,24 @@ impl TokenStream {
         }
     }
 
+    /// Appends a chunk with its line ends (`\r\n`, `\r`, `\n`) made `\n`, a
+    /// `\r\n` split across two chunks included.
+    fn push(&mut self, chunk: &str) {
+        let mut chunk = chunk;
+        if std::mem::take(&mut self.carriage_return) && chunk.starts_with('\n') {
+            chunk = &chunk[1..];
+        }
+        // A `\r` alone ends a line too; one at the chunk's end may be half a `\r\n`.
+        self.carriage_return = chunk.ends_with('\r');
+        self.buffer
+            .push_str(&chunk.replace("\r\n", "\n").replace('\r', "\n"));
+    }
+
     /// One whole event from the buffer, if one has arrived.
     fn take_event(&mut self) -> Option<String> {
-        let normalized = self.buffer.replace("\r\n", "\n");
-        let end = normalized.find("\n\n")?;
-        let event = normalized[..end].to_string();
-        self.buffer = normalized[end + 2..].to_string();
+        let end = self.buffer.find("\n\n")?;
+        let event = self.buffer[..end].to_string();
+        self.buffer.drain(..end + 2);
         Some(event)
     }
 
@@ -133,5 +165,35 @@ impl TokenStream {
                 _ => Ok(None),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream() -> TokenStream {
+        let response = reqwest::Response::from(http::Response::new(reqwest::Body::from("")));
+        TokenStream::new(response, Dialect::OpenAi, 1 << 20)
+    }
+
+    #[test]
+    fn line_ends_split_across_chunks_still_end_events() {
+        let mut events = stream();
+        for chunk in [
+            "data: a\r",
+            "\n\r",
+            "\ndata: b\r\n",
+            "\r\ndata: c\r\r",
+            "data: d\n\n",
+        ] {
+            events.push(chunk);
+        }
+        let mut taken = Vec::new();
+        while let Some(event) = events.take_event() {
+            taken.push(event);
+        }
+        assert_eq!(taken, ["data: a", "data: b", "data: c", "data: d"]);
+        assert!(events.buffer.is_empty());
     }
 }

@@ -283,3 +283,143 @@ async fn a_concurrency_limit_of_one_below_the_layer_serves_every_attempt() {
     assert_eq!(response.status(), 200);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test]
+async fn an_endless_error_body_is_read_to_64_kib_and_handed_back_cut() {
+    for adapter in BOTH {
+        let server = TestServer::start(Config::script([Fault::Endless(502)]))
+            .await
+            .unwrap();
+        let url = format!("{}/chat/completions", server.openai_base_url());
+        let once = HttpRetry::new(FAST.max_attempts(1));
+        let outcome = send(adapter, once, &url).await;
+        match outcome {
+            Outcome::Answer(502, body) => assert_eq!(body.len(), 64 * 1024, "{adapter:?}"),
+            other => panic!("{adapter:?}: {other:?}"),
+        }
+        // The client stopped at 64 KiB; the server got ahead of it only by
+        // what the loopback sockets buffer.
+        let sent = server.endless_bytes();
+        assert!(sent < 16 << 20, "{adapter:?}: the server sent {sent} bytes");
+    }
+}
+
+#[tokio::test]
+async fn the_hooks_see_an_endless_body_said_as_cut() {
+    fn quote(event: &ai_retry::RetryEvent<'_, ai_retry::HttpFailure>) {
+        SAID.lock().unwrap().push(event.error.to_string());
+    }
+    static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let retry = HttpRetry::new(FAST.max_attempts(2)).on_retry(quote);
+    let (outcome, requests) = run(Adapter::Tower, retry, vec![Fault::Endless(500)]).await;
+    assert_eq!(outcome.status(), Some(200));
+    assert_eq!(requests.len(), 2);
+    let said = SAID.lock().unwrap().clone();
+    assert_eq!(said.len(), 1);
+    assert!(
+        said[0].starts_with("HTTP 500: <html>") && said[0].ends_with("(body cut at 64 KiB)"),
+        "{said:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_endless_answer_is_cut_at_max_body() {
+    for adapter in BOTH {
+        let server = TestServer::start(Config::script([Fault::Endless(200)]))
+            .await
+            .unwrap();
+        let url = format!("{}/chat/completions", server.openai_base_url());
+        let retry = HttpRetry::new(FAST).max_body(1 << 20);
+        let client = reqwest_middleware::ClientBuilder::new(http())
+            .with(retry)
+            .build();
+        let response = match adapter {
+            Adapter::Middleware => client.post(&url).body(BODY).send().await.unwrap(),
+            Adapter::Tower => {
+                let http = http();
+                let inner =
+                    tower::service_fn(move |body: String| http.post(&url).body(body).send());
+                retry.layer(inner).oneshot(BODY.to_string()).await.unwrap()
+            }
+        };
+        assert_eq!(response.status(), 200);
+        let error = response.bytes().await.unwrap_err();
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+        let mut limited = false;
+        while let Some(error) = cause {
+            limited |= error.is::<http_body_util::LengthLimitError>();
+            cause = error.source();
+        }
+        assert!(limited, "{adapter:?}: {error:?}");
+        assert_eq!(server.requests().len(), 1, "{adapter:?}: not retried");
+        let sent = server.endless_bytes();
+        assert!(sent < 32 << 20, "{adapter:?}: the server sent {sent} bytes");
+    }
+}
+
+static STREAMED: RateLimiter = RateLimiter::new();
+static STREAMED_BUDGET: RetryBudget = RetryBudget::new(1.0, 0);
+static STREAMED_GAVE_UP: std::sync::Mutex<Vec<ai_retry::GiveUp>> =
+    std::sync::Mutex::new(Vec::new());
+
+fn streamed_gave_up(event: &ai_retry::RetryEvent<'_, ai_retry::HttpFailure>) {
+    STREAMED_GAVE_UP.lock().unwrap().extend(event.give_up);
+}
+
+/// A request whose body is a stream cannot be copied: the middleware sends it
+/// once — and everything else still applies.
+async fn send_streamed(retry: HttpRetry, url: &str) -> Outcome {
+    let client = reqwest_middleware::ClientBuilder::new(http())
+        .with(retry)
+        .build();
+    let body = reqwest::Body::wrap(http_body_util::Full::new(bytes::Bytes::from(BODY)));
+    match client.post(url).body(body).send().await {
+        Ok(response) => answer(response).await,
+        Err(reqwest_middleware::Error::Middleware(error)) => {
+            Outcome::Error(class_of_chain(error.as_ref()), error.to_string())
+        }
+        Err(error) => Outcome::Error(class_of_chain(&error), error.to_string()),
+    }
+}
+
+#[tokio::test]
+async fn a_request_that_cannot_be_copied_takes_every_step_but_a_retry() {
+    let retry = HttpRetry::new(FAST)
+        .limiter(&STREAMED)
+        .budget(&STREAMED_BUDGET)
+        .on_give_up(streamed_gave_up);
+    // Not retried, and said why.
+    let server = TestServer::start(Config::script([Fault::Status(503)]))
+        .await
+        .unwrap();
+    let url = format!("{}/chat/completions", server.openai_base_url());
+    assert_eq!(send_streamed(retry, &url).await.status(), Some(503));
+    assert_eq!(server.requests().len(), 1);
+    assert_eq!(
+        *STREAMED_GAVE_UP.lock().unwrap(),
+        [ai_retry::GiveUp::NotReplayable]
+    );
+    // Counted by the budget: its first attempt earned a retry.
+    assert_eq!(STREAMED_BUDGET.balance(), 1);
+    // The limiter is told the answer: a reset in its headers cools it down.
+    server.push([Fault::RateLimit(Hint::OpenAiReset("600ms".into()))]);
+    assert_eq!(send_streamed(retry, &url).await.status(), Some(429));
+    assert!(STREAMED.snapshot().cool_down > Duration::from_millis(400));
+    // And it takes its turn: the next one waits the cool-down out.
+    let asked = Instant::now();
+    assert_eq!(send_streamed(retry, &url).await.status(), Some(200));
+    assert!(
+        asked.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        asked.elapsed()
+    );
+    // Cut by the timeout.
+    server.push([Fault::Hang(Duration::from_secs(5))]);
+    let cut = HttpRetry::new(FAST.timeout(Duration::from_millis(300)));
+    let asked = Instant::now();
+    match send_streamed(cut, &url).await {
+        Outcome::Error(ErrorClass::Timeout, _) => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(asked.elapsed() < Duration::from_secs(2));
+}

@@ -5,8 +5,7 @@
 
 use std::time::Duration;
 
-use ai_retry_examples::openai_sdk::{self, Client};
-use async_openai::config::OpenAIConfig;
+use ai_retry_examples::openai_sdk::{self, Client, GatewayConfig};
 use retry_testkit::{Config, Fault, Hint, TestServer};
 
 /// Each request is cut off after this: the hang scenario's timeout.
@@ -173,6 +172,7 @@ fn with_ai_retry(base_url: &str) -> Client {
         Some("sk-test"),
         TIMEOUT,
         ai_retry_examples::own_limiter(),
+        ai_retry_examples::DEFAULT_MAX_BODY,
     )
     .expect("client")
 }
@@ -180,9 +180,7 @@ fn with_ai_retry(base_url: &str) -> Client {
 fn async_openai_alone(base_url: &str) -> Client {
     let http = ai_retry_examples::http_client(reqwest::Client::builder().timeout(TIMEOUT))
         .expect("client");
-    let config = OpenAIConfig::new()
-        .with_api_base(base_url)
-        .with_api_key("sk-test");
+    let config = GatewayConfig::new(base_url, "sk-test");
     Client::with_config(config).with_http_client(http)
 }
 

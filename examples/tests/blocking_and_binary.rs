@@ -1,11 +1,13 @@
 //! The blocking client, and the `openai_chat` program run as a user runs it,
 //! with and without `REDIS_URL`.
 
+mod common;
 #[path = "../../retry-runtime/tests/support/redis_server.rs"]
 mod redis_server;
 
-use std::path::PathBuf;
 use std::process::Command;
+
+use common::example;
 
 use ai_retry_examples::blocking::BlockingOpenAi;
 use retry_testkit::{Config, Fault, Hint, TestServer, answer_for};
@@ -29,14 +31,6 @@ fn the_blocking_client_retries_too() {
     let requests = server.requests();
     assert_eq!(requests.len(), 3);
     assert!(requests[1].at - requests[0].at >= std::time::Duration::from_millis(100));
-}
-
-/// `cargo test` builds the examples next to the test binaries.
-fn example(name: &str) -> PathBuf {
-    let mut path = std::env::current_exe().expect("test binary path");
-    path.pop(); // the test binary
-    path.pop(); // deps/
-    path.join("examples").join(name)
 }
 
 fn run_example(name: &str, envs: &[(&str, &str)]) -> std::process::Output {

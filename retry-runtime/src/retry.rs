@@ -141,6 +141,15 @@ impl<E> Retry<E> {
         self
     }
 
+    /// Whether the call can be sent again. A call that cannot (a request whose
+    /// body is a stream) makes one attempt: its failure ends it, and
+    /// `on_give_up` hears [`GiveUp::NotReplayable`] unless an earlier reason
+    /// (not retryable, no attempts left) applies.
+    pub const fn replayable(mut self, replayable: bool) -> Retry<E> {
+        self.replayable = replayable;
+        self
+    }
+
     /// Names the function in [`RetryEvent`]s and `tracing` events.
     pub const fn named(mut self, function: &'static str) -> Retry<E> {
         self.function = function;

@@ -2,7 +2,7 @@
 //! times asserted here are exact and the tests take no real time.
 
 use retry_runtime::{
-    Backoff, ClassSet, Classify, ErrorClass, Policy, Retry, RetryBudget, RetryEvent, TimedOut,
+    Backoff, ClassSet, Classify, ErrorClass, Policy, Retry, RetryBudget, RetryEvent, Step, TimedOut,
 };
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -387,4 +387,32 @@ async fn a_panic_propagates_and_is_not_retried() {
     let error = task.await.unwrap_err();
     assert!(error.is_panic());
     assert_eq!(attempts.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn an_attempt_whose_deadline_passed_during_the_sleep_is_not_started() {
+    use retry_runtime::{Attempts, Clock, with_timeout};
+    let policy = Policy::new()
+        .deadline(Duration::from_millis(20))
+        .initial(Duration::from_millis(1));
+    let retry = Retry::<std::io::Error>::classified(policy);
+    let mut attempts = Attempts::begin(&policy, None, false, Clock::Tokio);
+    // The first attempt fails; its sleep (which the loop keeps short of the
+    // deadline) overruns it, as a loaded machine's timer may.
+    let failed: Result<(), _> = Err(std::io::ErrorKind::ConnectionReset.into());
+    assert!(matches!(
+        retry.step(&mut attempts, failed, None),
+        Step::Sleep(_)
+    ));
+    std::thread::sleep(Duration::from_millis(30));
+    let cut = attempts.cut_at(&policy).expect("a deadline");
+    assert!(cut.passed);
+    let polled = AtomicU32::new(0);
+    let attempt = std::pin::pin!(async {
+        polled.fetch_add(1, Ordering::SeqCst);
+        Ok::<(), std::io::Error>(())
+    });
+    let (cut_off, _) = with_timeout(Some(cut), attempt);
+    assert!(cut_off.await.is_none(), "cut before it began");
+    assert_eq!(polled.load(Ordering::SeqCst), 0, "nothing of it ran");
 }

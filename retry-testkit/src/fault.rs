@@ -52,6 +52,12 @@ pub enum Fault {
     Malformed,
     /// A stream that sends this many tokens, then dies without its terminator.
     StreamDies(usize),
+    /// This status with a body that never ends (a broken gateway's page, an
+    /// answer that goes on): 200 sends an answer that never closes — a
+    /// stream of tokens without end when a stream was asked for — any other
+    /// status an HTML page without end. [`TestServer::endless_bytes`](crate::TestServer::endless_bytes)
+    /// counts what was sent.
+    Endless(u16),
 }
 
 impl Fault {
@@ -150,6 +156,10 @@ impl FromStr for Fault {
             }
             Some(("hang", v)) => Fault::Hang(duration(v)?),
             Some(("stream-dies", v)) => Fault::StreamDies(v.parse().map_err(|_| bad())?),
+            Some(("endless", v)) => Fault::Endless(match v {
+                "200" => 200,
+                status => error_status(status)?,
+            }),
             Some(_) => return Err(bad()),
         })
     }
@@ -179,6 +189,7 @@ impl fmt::Display for Fault {
             Fault::Status(status) => write!(f, "{status}"),
             Fault::ShouldRetry(status, flag) => write!(f, "should-retry={flag}:{status}"),
             Fault::Hang(d) => write!(f, "hang={}", humantime::format_duration(*d)),
+            Fault::Endless(status) => write!(f, "endless={status}"),
             Fault::Drop => write!(f, "drop"),
             Fault::Malformed => write!(f, "malformed"),
             Fault::StreamDies(n) => write!(f, "stream-dies={n}"),

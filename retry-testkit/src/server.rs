@@ -94,6 +94,8 @@ struct State {
     limiter: Mutex<Limiter>,
     log: Mutex<Vec<RequestRecord>>,
     ids: AtomicU64,
+    /// Bytes sent in endless bodies so far.
+    endless: Arc<AtomicU64>,
 }
 
 /// A running server on 127.0.0.1; it stops when dropped.
@@ -173,6 +175,12 @@ impl TestServer {
         lock(&self.state.log).clone()
     }
 
+    /// Bytes sent so far in [`Fault::Endless`] bodies: where the clients
+    /// stopped reading (plus what the sockets' buffers held).
+    pub fn endless_bytes(&self) -> u64 {
+        self.state.endless.load(Ordering::Relaxed)
+    }
+
     /// Every request since the last call, removed from the log: long runs stay
     /// in constant memory.
     pub fn take_requests(&self) -> Vec<RequestRecord> {
@@ -192,6 +200,7 @@ fn bind(config: Config) -> io::Result<(std::net::TcpListener, SocketAddr, Arc<St
         limiter: Mutex::new(Limiter::default()),
         log: Mutex::new(Vec::new()),
         ids: AtomicU64::new(1),
+        endless: Arc::new(AtomicU64::new(0)),
     });
     Ok((listener, addr, state))
 }
@@ -355,6 +364,7 @@ async fn handle(
             response
         }
         Fault::StreamDies(tokens) => answer(api, id, &chat, Some(tokens)),
+        Fault::Endless(status) => endless(api, status, chat.stream, state.endless.clone()),
         Fault::Malformed => {
             let mut response = Response::new(full(
                 r#"{"id": "chatcmpl-broken", "choices": [{"message": "#,
@@ -551,6 +561,47 @@ fn answer(api: Api, id: u64, chat: &api::ChatRequest, dies_after: Option<usize>)
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// `status` with a body that never ends: until the client stops reading and
+/// drops the connection, each chunk counted in `sent`.
+fn endless(api: Api, status: u16, stream: bool, sent: Arc<AtomicU64>) -> Response<Body> {
+    let (start, chunk, content_type): (String, String, &'static str) = match (status, stream) {
+        (200, true) => {
+            let token = api::stream_token(api, 0, "endless", "and on ");
+            (api::stream_start(api, 0, "endless"), token.repeat(64), "text/event-stream")
+        }
+        (200, false) => (
+            r#"{"id": "chatcmpl-endless", "choices": [{"message": {"role": "assistant", "content": ""#
+                .to_string(),
+            "and on ".repeat(1024),
+            "application/json",
+        ),
+        _ => (
+            "<html><head><title>502 Bad Gateway</title></head><body>".to_string(),
+            "<p>The gateway is having a very long day.</p>\n".repeat(160),
+            "text/html",
+        ),
+    };
+    let (mut sender, body) = http_body_util::channel::Channel::<Bytes, io::Error>::new(4);
+    tokio::spawn(async move {
+        let chunk = Bytes::from(chunk);
+        let mut next = Bytes::from(start);
+        loop {
+            let len = next.len() as u64;
+            if sender.send_data(next).await.is_err() {
+                return;
+            }
+            sent.fetch_add(len, Ordering::Relaxed);
+            next = chunk.clone();
+        }
+    });
+    let mut response = Response::new(body.boxed());
+    *response.status_mut() = status_code(status);
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 

@@ -67,3 +67,11 @@ pub fn assert_none_early(requests: &[RequestRecord]) {
         assert!(!request.early, "early retry: {request:?}");
     }
 }
+
+/// `cargo test` builds the examples next to the test binaries.
+pub fn example(name: &str) -> std::path::PathBuf {
+    let mut path = std::env::current_exe().expect("test binary path");
+    path.pop(); // the test binary
+    path.pop(); // deps/
+    path.join("examples").join(name)
+}
