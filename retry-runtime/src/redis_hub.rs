@@ -100,6 +100,38 @@ pub(crate) fn spawn<T: Send + 'static>(
     hub().map(|hub| hub.spawn(task))
 }
 
+/// Where a limiter or budget is shared: its URL and its key's name.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Place {
+    pub(crate) url: String,
+    pub(crate) name: String,
+}
+
+impl Place {
+    pub(crate) fn new(url: &str, name: &str) -> Place {
+        Place {
+            url: url.to_string(),
+            name: name.to_string(),
+        }
+    }
+
+    /// Sharing again: the same place is nothing to do, another an error
+    /// (`what`: "rate limiter", "retry budget").
+    pub(crate) fn again(&self, what: &str, url: &str, name: &str) -> redis::RedisResult<()> {
+        if self.url == url && self.name == name {
+            return Ok(());
+        }
+        Err(redis::RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "already shared",
+            format!(
+                "this {what} is shared as `{}`; it cannot be shared again as `{name}`",
+                self.name
+            ),
+        )))
+    }
+}
+
 /// The one link to `url` in this process (made on first use). Only a malformed
 /// `url` (or a process that cannot start a thread) is an error: a Redis that
 /// is down now is a degraded start.

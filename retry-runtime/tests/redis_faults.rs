@@ -9,6 +9,8 @@
 
 #[path = "support/redis_server.rs"]
 mod redis_server;
+#[path = "support/turns.rs"]
+mod turns;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -171,20 +173,7 @@ async fn a_limit_given_at_construction_paces_the_whole_fleet() {
             .and_then(|l| l.parse::<f64>().ok()),
         Some(600.0)
     );
-    let start = Instant::now();
-    let mut calls = Vec::new();
-    for i in 0..6 {
-        let limiter = if i % 2 == 0 { a.clone() } else { b.clone() };
-        calls.push(tokio::spawn(async move {
-            limiter.turn(ms(5000)).await.unwrap();
-            start.elapsed()
-        }));
-        tokio::time::sleep(ms(5)).await;
-    }
-    let mut times = Vec::new();
-    for call in calls {
-        times.push(call.await.unwrap());
-    }
+    let times = turns::alternate_turns(&a, &b, 6).await;
     // 600 a minute, paced at 9.5 a second across both: ~105 ms apart.
     for pair in times.windows(2) {
         assert!(pair[1] - pair[0] >= ms(80), "{times:?}");

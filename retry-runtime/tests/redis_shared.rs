@@ -7,6 +7,8 @@
 
 #[path = "support/redis_server.rs"]
 mod redis_server;
+#[path = "support/turns.rs"]
+mod turns;
 
 use std::time::{Duration, Instant};
 
@@ -62,22 +64,8 @@ async fn a_limit_seen_by_one_process_paces_the_fleet_in_arrival_order() {
     );
     a.observe(&headers);
     tokio::time::sleep(ms(50)).await;
-    let start = Instant::now();
-    let a = std::sync::Arc::new(a);
-    let b = std::sync::Arc::new(b);
-    let mut calls = Vec::new();
-    for i in 0..6 {
-        let limiter = if i % 2 == 0 { a.clone() } else { b.clone() };
-        calls.push(tokio::spawn(async move {
-            limiter.turn(ms(5000)).await.unwrap();
-            start.elapsed()
-        }));
-        tokio::time::sleep(ms(5)).await;
-    }
-    let mut times = Vec::new();
-    for call in calls {
-        times.push(call.await.unwrap());
-    }
+    let (a, b) = (std::sync::Arc::new(a), std::sync::Arc::new(b));
+    let times = turns::alternate_turns(&a, &b, 6).await;
     // 600 a minute paced at 9.5 a second: ~105 ms apart, in arrival order,
     // whichever process each caller is in.
     for (i, pair) in times.windows(2).enumerate() {

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::redis_hub::{self, Call, Link, Member, Task};
+use crate::redis_hub::{self, Call, Link, Member, Place, Task};
 use crate::{RetryBudget, Store};
 
 /// How often a process syncs its counts with the fleet's pool.
@@ -29,8 +29,7 @@ static SCRIPT: std::sync::LazyLock<redis::Script> =
 pub(crate) struct SharedBudget {
     link: Arc<Link>,
     budget: &'static RetryBudget,
-    url: String,
-    name: String,
+    place: Place,
     key: String,
     /// Where the store keeps the number of this process's last applied batch.
     batch_key: String,
@@ -168,22 +167,14 @@ impl RetryBudget {
     /// ```
     pub async fn share_redis(&'static self, url: &str, key: &str) -> redis::RedisResult<()> {
         if let Some(shared) = self.shared.get() {
-            return match shared.url == url && shared.name == key {
-                true => Ok(()),
-                false => Err(redis::RedisError::from((
-                    redis::ErrorKind::InvalidClientConfig,
-                    "this retry budget is already shared",
-                    format!("as `{}`; it cannot be shared again as `{key}`", shared.name),
-                ))),
-            };
+            return shared.place.again("retry budget", url, key);
         }
         let link = redis_hub::link(url)?;
         let process: u64 = rand::random();
         let candidate = Arc::new(SharedBudget {
             link: link.clone(),
             budget: self,
-            url: url.to_string(),
-            name: key.to_string(),
+            place: Place::new(url, key),
             key: format!("ai-retry:budget:{key}"),
             batch_key: format!("ai-retry:budget:{key}:batch:{process:016x}"),
             deposits: AtomicU64::new(0),

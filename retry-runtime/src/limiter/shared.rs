@@ -16,7 +16,7 @@ use super::state::{Check, Seed, State, Ticket};
 use super::time::{Micros, Time};
 use super::{RateLimiter, Sent, Turn};
 use crate::Throttled;
-use crate::redis_hub::{self, Call, Link, Member, Task};
+use crate::redis_hub::{self, Call, Link, Member, Place, Task};
 
 /// How long a read of the schedule serves every waiter of this process.
 const READ_FRESH: Duration = Duration::from_millis(50);
@@ -27,8 +27,7 @@ static SCRIPT: std::sync::LazyLock<redis::Script> =
 /// One limiter's key on one Redis link, and this process's view of it.
 pub(crate) struct Shared {
     link: Arc<Link>,
-    url: String,
-    name: String,
+    place: Place,
     key: String,
     /// The last state the store sent back, and the read in flight, if any.
     cache: Mutex<Cache>,
@@ -151,18 +150,12 @@ impl Shared {
     pub(crate) fn new(link: Arc<Link>, url: &str, name: &str) -> Arc<Shared> {
         Arc::new(Shared {
             link,
-            url: url.to_string(),
-            name: name.to_string(),
+            place: Place::new(url, name),
             key: format!("ai-retry:limiter:{name}"),
             cache: Mutex::default(),
             seed: Mutex::default(),
             clear_pending: AtomicBool::new(false),
         })
-    }
-
-    /// Whether this store is the one at `url` under `name`.
-    pub(crate) fn is(&self, url: &str, name: &str) -> bool {
-        self.url == url && self.name == name
     }
 
     pub(crate) fn is_healthy(&self) -> bool {
@@ -449,14 +442,7 @@ impl RateLimiter {
     /// ```
     pub async fn share_redis(&self, url: &str, key: &str) -> redis::RedisResult<()> {
         if let Some(shared) = self.shared.get() {
-            return match shared.is(url, key) {
-                true => Ok(()),
-                false => Err(redis::RedisError::from((
-                    redis::ErrorKind::InvalidClientConfig,
-                    "this rate limiter is already shared",
-                    format!("as `{}`; it cannot be shared again as `{key}`", shared.name),
-                ))),
-            };
+            return shared.place.again("rate limiter", url, key);
         }
         let link = redis_hub::link(url)?;
         let shared = {
