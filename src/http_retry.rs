@@ -10,7 +10,12 @@
 //! headers) is honoured and never undercut, and `x-should-retry` is obeyed. The
 //! caller gets back the last answer as an equivalent response (same status and
 //! headers, the body as read), or the last transport error, so the client above
-//! parses it as it always did.
+//! parses it as it always did. With a limiter, each request's turn is paid
+//! for with its cost, estimated from its JSON body ([`crate::estimate`]) when
+//! the adapter can see it: a `reqwest::Request` (the middleware, or a tower
+//! service of them) or an `http::Request` of bytes, `String` or `Full<Bytes>`;
+//! other requests — async-openai's, built anew for each attempt — cost one
+//! request.
 
 use std::fmt;
 use std::future::Future;
@@ -19,7 +24,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use retry_runtime::http::{self, HeaderMap};
 use retry_runtime::{
-    ClassSet, Classify, Clock, ErrorClass, Paced, Policy, RateLimiter, Retry, RetryBudget,
+    ClassSet, Classify, Clock, Cost, ErrorClass, Paced, Policy, RateLimiter, Retry, RetryBudget,
     RetryEvent, Step, Throttled, TimedOut, settle_timeout, with_timeout,
 };
 
@@ -141,6 +146,7 @@ impl HttpRetry {
         &self,
         class_of: fn(&BoxError) -> ErrorClass,
         replayable: bool,
+        cost: Cost,
         mut attempt: F,
     ) -> Result<R, BoxError>
     where
@@ -152,7 +158,8 @@ impl HttpRetry {
         let mut retry = Retry::<HttpFailure>::classified(self.policy)
             .on(self.classes)
             .named(self.function)
-            .replayable(replayable);
+            .replayable(replayable)
+            .cost(cost);
         if let Some(budget) = self.budget {
             retry = retry.budget(budget);
         }
@@ -167,7 +174,7 @@ impl HttpRetry {
         loop {
             if let Some(limiter) = self.limiter
                 && !paced.ready(limiter)
-                && let Err(failure) = paced.wait(limiter, &self.policy, &attempts).await
+                && let Err(failure) = paced.wait(limiter, &self.policy, &attempts, cost).await
             {
                 return retry.gave_up_waiting(&attempts, failure).end();
             }

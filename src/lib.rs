@@ -73,8 +73,8 @@
 pub use retry_macro::retry;
 
 pub use retry_runtime::{
-    Classify, ErrorClass, GiveUp, LimiterSnapshot, RateLimiter, RetryBudget, RetryEvent, Store,
-    Throttled, TimedOut, http,
+    Classify, Cost, ErrorClass, GiveUp, LimiterSnapshot, Limits, RateLimiter, RetryBudget,
+    RetryEvent, Store, Throttled, TimedOut, http,
 };
 
 /// The runtime the attribute expands to, for retry loops written by hand:
@@ -90,6 +90,8 @@ pub mod __private;
 
 #[cfg(any(feature = "reqwest", feature = "tower"))]
 pub mod body;
+#[cfg(any(feature = "reqwest", feature = "tower"))]
+pub mod estimate;
 #[cfg(any(feature = "reqwest", feature = "tower"))]
 mod message;
 #[cfg(feature = "reqwest")]

@@ -4,7 +4,7 @@ use std::future::Future;
 
 pub use core::time::Duration;
 pub use retry_runtime::{
-    Attempts, Backoff, ClassSet, Clock, ErrorClass, Paced, Policy, RateLimiter, Retry, Step,
+    Attempts, Backoff, ClassSet, Clock, Cost, ErrorClass, Paced, Policy, RateLimiter, Retry, Step,
 };
 
 /// Whether the error type can report a server hint, decided at compile time
@@ -101,8 +101,9 @@ pub fn wait_turn<'a, E: From<retry_runtime::Throttled>>(
     limiter: &'a RateLimiter,
     policy: &'a Policy,
     attempts: &'a Attempts,
+    cost: Cost,
 ) -> std::pin::Pin<Box<impl Future<Output = Result<(), E>> + 'a>> {
-    Box::pin(paced.wait(limiter, policy, attempts))
+    Box::pin(paced.wait(limiter, policy, attempts, cost))
 }
 
 /// [`wait_turn`] for blocking functions.
@@ -112,8 +113,9 @@ pub fn wait_turn_blocking<E: From<retry_runtime::Throttled>>(
     limiter: &RateLimiter,
     policy: &Policy,
     attempts: &Attempts,
+    cost: Cost,
 ) -> Result<(), E> {
-    paced.wait_blocking(limiter, policy, attempts)
+    paced.wait_blocking(limiter, policy, attempts, cost)
 }
 
 /// The blocking loop's sleep.
@@ -159,6 +161,7 @@ mod without_tokio {
         _: L,
         _: P,
         _: A,
+        _: Cost,
     ) -> core::future::Ready<Result<(), E>>
     where
         Paced<E>: TokioFeature,

@@ -44,12 +44,18 @@ impl Middleware for HttpRetry {
         // A request that cannot be copied (its body is a stream) is sent once.
         let template = request.try_clone();
         let replayable = template.is_some();
+        let cost = request
+            .body()
+            .and_then(reqwest::Body::as_bytes)
+            .map_or(retry_runtime::Cost::NONE, |body| {
+                crate::estimate::cost(request.url().path(), body)
+            });
         let mut first = Some(request);
         let template = &template;
         let shared = &*extensions;
         let next = &next;
         let result = self
-            .run(class_of, replayable, || {
+            .run(class_of, replayable, cost, || {
                 // Each attempt gets a copy of the extensions, as a fresh send would.
                 let request = first
                     .take()

@@ -36,8 +36,8 @@ use std::task::{Context, Poll};
 
 use ::tower::{Layer, Service};
 use bytes::Bytes;
-use retry_runtime::ErrorClass;
 use retry_runtime::http::HeaderMap;
+use retry_runtime::{Cost, ErrorClass};
 
 use crate::http_retry::{BoxError, HttpAnswer, HttpRetry};
 
@@ -86,9 +86,10 @@ where
         let template = self.inner.clone();
         let mut ready = Some(std::mem::replace(&mut self.inner, template.clone()));
         let retry = self.retry;
+        let cost = cost_of(&request);
         Box::pin(async move {
             retry
-                .run(class_of_boxed, true, move || {
+                .run(class_of_boxed, true, cost, move || {
                     let service = ready.take().unwrap_or_else(|| template.clone());
                     attempt(service, request.clone())
                 })
@@ -106,6 +107,50 @@ where
         .await
         .map_err(Into::into)?;
     service.call(request).await.map_err(Into::into)
+}
+
+/// What a request will cost, from its JSON body when it is one this layer can
+/// read: a `reqwest::Request` (feature `reqwest`), an `http::Request` of
+/// bytes, `String`, `Vec<u8>` or `Full<Bytes>`. Anything else costs one request.
+fn cost_of<Request: 'static>(request: &Request) -> Cost {
+    let any: &dyn std::any::Any = request;
+    #[cfg(feature = "reqwest")]
+    if let Some(request) = any.downcast_ref::<::reqwest::Request>() {
+        let body = request.body().and_then(::reqwest::Body::as_bytes);
+        return body.map_or(Cost::NONE, |body| {
+            crate::estimate::cost(request.url().path(), body)
+        });
+    }
+    let of = |path: &str, body: &[u8]| crate::estimate::cost(path, body);
+    if let Some(request) = any.downcast_ref::<::http::Request<Bytes>>() {
+        return of(request.uri().path(), request.body());
+    }
+    if let Some(request) = any.downcast_ref::<::http::Request<String>>() {
+        return of(request.uri().path(), request.body().as_bytes());
+    }
+    if let Some(request) = any.downcast_ref::<::http::Request<Vec<u8>>>() {
+        return of(request.uri().path(), request.body());
+    }
+    if let Some(request) = any.downcast_ref::<::http::Request<http_body_util::Full<Bytes>>>() {
+        // A `Full` gives its bytes only by being read: a clone is cheap.
+        let body = http_body_util::BodyExt::collect(request.body().clone());
+        return match futures_ready(body) {
+            Some(Ok(collected)) => of(request.uri().path(), &collected.to_bytes()),
+            _ => Cost::NONE,
+        };
+    }
+    Cost::NONE
+}
+
+/// The output of a future that is ready at its first poll (a `Full` body's
+/// collection), without a runtime.
+fn futures_ready<F: Future>(future: F) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    let waker = std::task::Waker::noop();
+    match future.as_mut().poll(&mut Context::from_waker(waker)) {
+        Poll::Ready(output) => Some(output),
+        Poll::Pending => None,
+    }
 }
 
 /// The class of a boxed error: of the first error in its chain the runtime

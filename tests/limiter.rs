@@ -111,9 +111,11 @@ async fn one_refusal_holds_back_every_caller() {
     for &(caller, at) in &log[1..] {
         assert!(at >= secs(2.0), "caller {caller} went at {at:?}");
     }
-    // Refused before anything was admitted: a cool-down, no rate to scale yet.
-    assert_eq!(SHARED.snapshot().throttles, 0);
-    assert_eq!(SHARED.snapshot().rate, None);
+    // Refused before anything was admitted: nothing to scale, so a probing
+    // pace of one request per hint — those released go out spread, climbing.
+    assert_eq!(SHARED.snapshot().throttles, 1);
+    let gaps: Vec<Duration> = log[1..].windows(2).map(|w| w[1].1 - w[0].1).collect();
+    assert!(gaps.iter().all(|gap| *gap > Duration::ZERO), "{log:?}");
 }
 
 static KNOWN: RateLimiter = RateLimiter::per_minute(600);
@@ -209,12 +211,8 @@ async fn observed(server: &Server) -> Result<u32, ApiError> {
 }
 
 #[tokio::test(start_paused = true)]
-async fn observe_remaining_zero_starts_a_cool_down() {
+async fn observe_remaining_zero_with_no_limit_known_starts_a_cool_down() {
     let mut headers = HeaderMap::new();
-    headers.insert(
-        "x-ratelimit-limit-requests",
-        HeaderValue::from_static("60000"),
-    );
     headers.insert(
         "x-ratelimit-remaining-requests",
         HeaderValue::from_static("0"),
@@ -225,7 +223,41 @@ async fn observe_remaining_zero_starts_a_cool_down() {
     assert_eq!(observed(&server).await, Ok(0));
     let log = server.log();
     assert!(log[0].1 >= secs(3.0), "{log:?}");
-    assert_eq!(OBSERVED.snapshot().limit_per_minute, Some(60000));
+}
+
+static OBSERVED_KNOWN: RateLimiter = RateLimiter::new();
+
+#[retry(limiter = OBSERVED_KNOWN)]
+async fn observed_known(server: &Server) -> Result<u32, ApiError> {
+    server.request(0)
+}
+
+#[tokio::test(start_paused = true)]
+async fn observe_remaining_zero_of_a_known_limit_waits_for_one_request_not_for_the_reset() {
+    // `reset` is when the bucket is full again; the next call needs one request.
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "x-ratelimit-limit-requests",
+        HeaderValue::from_static("600"),
+    );
+    headers.insert(
+        "x-ratelimit-remaining-requests",
+        HeaderValue::from_static("0"),
+    );
+    headers.insert(
+        "x-ratelimit-reset-requests",
+        HeaderValue::from_static("60s"),
+    );
+    OBSERVED_KNOWN.observe(&headers);
+    assert_eq!(OBSERVED_KNOWN.snapshot().cool_down, Duration::ZERO);
+    let server = Server::new([]);
+    assert_eq!(observed_known(&server).await, Ok(0));
+    let log = server.log();
+    // 600 a minute paced at 9.5 a second: one request refills in ~105 ms.
+    let interval = secs(1.0 / 9.5);
+    assert!(log[0].1 >= interval - Duration::from_millis(1), "{log:?}");
+    assert!(log[0].1 <= interval + Duration::from_millis(1), "{log:?}");
+    assert_eq!(OBSERVED_KNOWN.snapshot().limit_per_minute, Some(600));
 }
 
 static ONE_ATTEMPT: RateLimiter = RateLimiter::new();
@@ -418,7 +450,7 @@ async fn a_day_long_hint_closes_the_key_a_minute_then_one_probe_reopens_it() {
 
 static CLEARED: RateLimiter = RateLimiter::per_minute(600);
 
-#[retry(max = 2, initial = "10ms", limiter = CLEARED)]
+#[retry(max = 2, initial = "10ms", max_delay = "10s", limiter = CLEARED)]
 async fn cleared(server: &Server, caller: u32) -> Result<u32, ApiError> {
     server.request(caller)
 }

@@ -25,6 +25,7 @@ pub(crate) const KEYS: &[&str] = &[
     "on_give_up",
     "budget",
     "limiter",
+    "cost",
     "clone",
     "crate",
 ];
@@ -60,6 +61,7 @@ pub(crate) struct RetryArgs {
     pub on_give_up: Option<Keyed<Path>>,
     pub budget: Option<Keyed<Path>>,
     pub limiter: Option<Keyed<syn::Expr>>,
+    pub cost: Option<Keyed<syn::Expr>>,
     pub clone: Option<Keyed<Vec<Ident>>>,
     pub krate: Option<Keyed<Path>>,
 }
@@ -160,20 +162,30 @@ fn parse_one(
             let (value, span) = parse_on(input)?;
             set_once(&mut args.on, &key, value, span, errors)
         }
-        "limiter" => {
+        "limiter" | "cost" => {
             // A static's path, or any expression naming a limiter (`self.limiter`):
             // a client that owns its limiter need not share one process-wide.
+            // A cost is any expression of the arguments.
+            let what = if name == "limiter" {
+                "a limiter"
+            } else {
+                "a cost"
+            };
             let expr: syn::Expr = input.parse().map_err(|e| {
                 syn::Error::new(
                     e.span(),
                     format!(
-                        "expected a limiter after `limiter =`, as in `{}`",
+                        "expected {what} after `{name} =`, as in `{}`",
                         example(&name)
                     ),
                 )
             })?;
             let span = expr.span();
-            set_once(&mut args.limiter, &key, expr, span, errors)
+            let slot = match name.as_str() {
+                "limiter" => &mut args.limiter,
+                _ => &mut args.cost,
+            };
+            set_once(slot, &key, expr, span, errors)
         }
         _ => {
             let path: Path = input.parse().map_err(|e| {
@@ -235,6 +247,7 @@ fn example(key: &str) -> &'static str {
         "on_give_up" => "on_give_up = log_give_up",
         "budget" => "budget = LLM_BUDGET",
         "limiter" => "limiter = OPENAI",
+        "cost" => "cost = estimate(&request)",
         "clone" => "clone(request)",
         _ => "crate = ::ai_retry",
     }

@@ -179,8 +179,10 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
 
 /// The limiter's two touch points in the loop, or plain `step` without one.
 struct Limiter {
-    /// `let mut paced = Paced::new();`, or nothing.
+    /// `let mut paced = Paced::new();` and, with `cost`, its value, or nothing.
     init: TokenStream,
+    /// What each turn pays: the `cost` binding, or `Cost::NONE`.
+    cost: TokenStream,
     /// `(expr, key span, paced binding)` when the function names a limiter.
     paced: Option<(syn::Expr, Span, syn::Ident)>,
     private: TokenStream,
@@ -202,12 +204,29 @@ impl Limiter {
             let binding = format_ident!("__ai_paced", span = Span::mixed_site());
             (expr.clone(), *span, binding)
         });
-        let init = match &paced {
-            Some((_, _, binding)) => quote!(let mut #binding = #private::Paced::new();),
-            None => quote!(),
+        let binding = cost_binding();
+        let init = match (&paced, &plan.cost) {
+            (Some((_, _, paced)), Some(cost)) => {
+                // Evaluated once, before the first attempt, from the arguments.
+                // A cost of a type with no `From` is reported at the expression.
+                let span = syn::spanned::Spanned::span(cost);
+                let from = respan(
+                    &quote!(<#private::Cost as ::core::convert::From<_>>::from),
+                    span,
+                );
+                let into = quote!(#from(#cost));
+                quote!(let mut #paced = #private::Paced::new(); let #binding: #private::Cost = #into;)
+            }
+            (Some((_, _, paced)), None) => quote!(let mut #paced = #private::Paced::new();),
+            (None, _) => quote!(),
+        };
+        let cost = match &plan.cost {
+            Some(_) => quote!(#binding),
+            None => quote!(#private::Cost::NONE),
         };
         Limiter {
             init,
+            cost,
             paced,
             private: private.clone(),
             retry: retry.clone(),
@@ -223,12 +242,13 @@ impl Limiter {
         let Some((expr, span, paced)) = &self.paced else {
             return quote!();
         };
-        let (private, attempts, policy, from_result, retry) = (
+        let (private, attempts, policy, from_result, retry, cost) = (
             &self.private,
             &self.attempts,
             &self.policy,
             &self.from_result,
             &self.retry,
+            &self.cost,
         );
         let limiter = format_ident!("__ai_limiter", span = Span::mixed_site());
         let error = format_ident!("__ai_error", span = Span::mixed_site());
@@ -243,7 +263,7 @@ impl Limiter {
             (at_key(paced), at_key(&limiter), at_key(attempts));
         let mut call_args = proc_macro2::Group::new(
             proc_macro2::Delimiter::Parenthesis,
-            quote_spanned!(*span=> &mut #paced_at, #limiter_at, &#policy, &#attempts_at),
+            quote_spanned!(*span=> &mut #paced_at, #limiter_at, &#policy, &#attempts_at, #cost),
         );
         call_args.set_span(*span);
         let waiting = format_ident!("__ai_waiting", span = Span::mixed_site());
@@ -324,9 +344,18 @@ fn setup(plan: &Plan, private: &TokenStream, name: &syn::Ident) -> TokenStream {
         .iter()
         .map(|path| quote!(.on_give_up(#path)));
     let budget = plan.budget.iter().map(|path| quote!(.budget(&#path)));
+    let cost = plan.cost.iter().map(|_| {
+        let binding = cost_binding();
+        quote!(.cost(#binding))
+    });
     // `r#match` is `match` to a reader of events and logs.
     let name = syn::ext::IdentExt::unraw(name).to_string();
-    quote!((#constructor.named(#name) #(#on_retry)* #(#on_give_up)* #(#budget)*))
+    quote!((#constructor.named(#name) #(#on_retry)* #(#on_give_up)* #(#budget)* #(#cost)*))
+}
+
+/// The binding that holds a call's cost: mixed-site, so user code cannot name it.
+fn cost_binding() -> syn::Ident {
+    format_ident!("__ai_cost", span = Span::mixed_site())
 }
 
 /// The policy as a `const` block: evaluated at compile time, whatever the body.

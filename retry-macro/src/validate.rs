@@ -29,6 +29,8 @@ pub(crate) struct Plan {
     pub budget: Option<Path>,
     /// The limiter expression, and the `limiter` key's span for a missing `From<Throttled>`.
     pub limiter: Option<(Expr, Span)>,
+    /// What a call spends of the limiter's limits, evaluated once per call.
+    pub cost: Option<Expr>,
     pub clones: Vec<CloneArg>,
     pub shape: Shape,
 }
@@ -94,6 +96,12 @@ pub(crate) fn validate(args: RetryArgs, func: &RetryFn) -> Result<Plan, Vec<syn:
             "`timeout` needs an `async fn`: a blocking call cannot be cut off from outside; set a timeout on the client instead (e.g. reqwest's `.timeout(..)`)",
         ));
     }
+    if let (Some(cost), None) = (&args.cost, &args.limiter) {
+        errors.push(syn::Error::new(
+            cost.key,
+            "`cost` is what a call spends of a rate limiter's limits: it needs `limiter = …` beside it",
+        ));
+    }
     if let (Some(_), Some(when)) = (&args.on, &args.when) {
         errors.push(syn::Error::new(
             when.key,
@@ -142,6 +150,7 @@ pub(crate) fn validate(args: RetryArgs, func: &RetryFn) -> Result<Plan, Vec<syn:
         on_give_up: args.on_give_up.map(|p| p.value),
         budget: args.budget.map(|p| p.value),
         limiter: args.limiter.map(|l| (l.value, l.key)),
+        cost: args.cost.map(|c| c.value),
         clones,
         shape,
     })

@@ -158,6 +158,136 @@ pub fn request_limit_per_minute(headers: &HeaderMap) -> Option<u64> {
     .filter(|&limit| limit > 0)
 }
 
+/// [`server_hint`], reading the body too: a 429 for tokens says how long in
+/// its message ("Please try again in 1.5s", OpenAI), which a header's reset —
+/// when the bucket is *full* again — overstates. In order: `retry-after-ms`,
+/// `retry-after`, the message's "try again in", then the reset headers.
+///
+/// ```
+/// use retry_runtime::http::{self, HeaderMap, HeaderValue};
+/// use std::time::Duration;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("x-ratelimit-remaining-tokens", HeaderValue::from_static("0"));
+/// headers.insert("x-ratelimit-reset-tokens", HeaderValue::from_static("6m0s"));
+/// let body = br#"{"error": {"message": "Rate limit reached for gpt-4o-mini on tokens per min (TPM): Limit 30000, Used 29500, Requested 1200. Please try again in 1.4s."}}"#;
+/// assert_eq!(http::server_hint_in(&headers, body), Some(Duration::from_millis(1400)));
+/// assert_eq!(http::server_hint(&headers), Some(Duration::from_secs(360)));
+/// ```
+pub fn server_hint_in(headers: &HeaderMap, body: &[u8]) -> Option<Duration> {
+    let now = SystemTime::now();
+    retry_after_ms(headers)
+        .or_else(|| retry_after(headers, now))
+        .or_else(|| try_again_in(body))
+        .or_else(|| reset_hint_at(headers, now))
+}
+
+/// The wait in a message's "try again in 1.5s" (a Go duration), if any.
+fn try_again_in(body: &[u8]) -> Option<Duration> {
+    const SAID: &str = "try again in ";
+    let scanned = &body[..body.len().min(BODY_SCAN_LIMIT)];
+    let text = String::from_utf8_lossy(scanned).to_ascii_lowercase();
+    let rest = &text[text.find(SAID)? + SAID.len()..];
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.'))
+        .unwrap_or(rest.len());
+    let said = rest[..end].trim_end_matches('.');
+    parse_duration(said)
+}
+
+/// What a response says of one limit: how much a minute, and how much is left.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Quota {
+    /// The limit per minute.
+    pub limit: Option<u64>,
+    /// What is left now.
+    pub remaining: Option<u64>,
+}
+
+/// What a response says of each limit of the key: OpenAI's
+/// `x-ratelimit-{limit,remaining}-{requests,tokens}`, Anthropic's
+/// `anthropic-ratelimit-{requests,input-tokens,output-tokens}-{limit,remaining}`
+/// (Anthropic's `-tokens-*`, the most restrictive of its token limits, is not
+/// read: its input and output limits are). Garbage is no value.
+///
+/// ```
+/// use retry_runtime::http::{self, HeaderMap, HeaderValue};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("x-ratelimit-limit-tokens", HeaderValue::from_static("30000"));
+/// headers.insert("x-ratelimit-remaining-tokens", HeaderValue::from_static("28500"));
+/// let quotas = http::quotas(&headers);
+/// assert_eq!(quotas.tokens.limit, Some(30_000));
+/// assert_eq!(quotas.tokens.remaining, Some(28_500));
+/// assert_eq!(quotas.requests.limit, None);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Quotas {
+    /// Requests.
+    pub requests: Quota,
+    /// Tokens, input and output together (OpenAI).
+    pub tokens: Quota,
+    /// Input tokens (Anthropic).
+    pub input_tokens: Quota,
+    /// Output tokens (Anthropic).
+    pub output_tokens: Quota,
+}
+
+impl Quotas {
+    /// Whether the response said anything of a limit.
+    pub fn is_empty(&self) -> bool {
+        *self == Quotas::default()
+    }
+
+    /// In the limiter's order: requests, tokens, input, output.
+    pub(crate) fn each(&self) -> [Quota; 4] {
+        [
+            self.requests,
+            self.tokens,
+            self.input_tokens,
+            self.output_tokens,
+        ]
+    }
+}
+
+/// Reads [`Quotas`] from a response's headers.
+pub fn quotas(headers: &HeaderMap) -> Quotas {
+    let number = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|name| header(headers, name)?.parse::<u64>().ok())
+    };
+    let quota = |limits: &[&str], remaining: &[&str]| Quota {
+        limit: number(limits).filter(|&limit| limit > 0),
+        remaining: number(remaining),
+    };
+    Quotas {
+        requests: quota(
+            &[
+                "x-ratelimit-limit-requests",
+                "anthropic-ratelimit-requests-limit",
+            ],
+            &[
+                "x-ratelimit-remaining-requests",
+                "anthropic-ratelimit-requests-remaining",
+            ],
+        ),
+        tokens: quota(
+            &["x-ratelimit-limit-tokens"],
+            &["x-ratelimit-remaining-tokens"],
+        ),
+        input_tokens: quota(
+            &["anthropic-ratelimit-input-tokens-limit"],
+            &["anthropic-ratelimit-input-tokens-remaining"],
+        ),
+        output_tokens: quota(
+            &["anthropic-ratelimit-output-tokens-limit"],
+            &["anthropic-ratelimit-output-tokens-remaining"],
+        ),
+    }
+}
+
 fn retry_after_ms(headers: &HeaderMap) -> Option<Duration> {
     let ms = parse_decimal(header(headers, "retry-after-ms")?)?;
     saturating_secs(ms / 1000.0)

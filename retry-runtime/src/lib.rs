@@ -60,7 +60,7 @@ pub use class::{ClassSet, Classify, ErrorClass};
 pub use duration::{DURATION_UNITS, parse_duration};
 pub use event::{GiveUp, RetryEvent};
 pub use foreign::class_of_chain;
-pub use limiter::{LimiterSnapshot, RateLimiter, Store, Turn};
+pub use limiter::{Cost, LimiterSnapshot, Limits, RateLimiter, Store, Turn};
 pub use paced::Paced;
 pub use policy::{Backoff, Policy};
 pub use retry::{Attempts, Clock, Cut, Retry, Step};

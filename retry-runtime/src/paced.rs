@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::{Attempts, Clock, ErrorClass, Policy, RateLimiter, Retry, Step, Throttled, Turn};
+use crate::{Attempts, Clock, Cost, ErrorClass, Policy, RateLimiter, Retry, Step, Throttled, Turn};
 
 /// A call's standing with its limiter: the turn its current attempt took, and
 /// the last error, returned should the next turn not come in time.
@@ -41,7 +41,7 @@ impl<E> Paced<E> {
         }
     }
 
-    /// Waits for a turn, no longer than `max_delay` nor past the `deadline`.
+    /// Waits for a turn to spend `cost`, no longer than `max_delay` nor past the `deadline`.
     /// When it cannot come in time the call is over: the last attempt's error,
     /// or `E::from(Throttled)` if there was none. A turn that comes with the
     /// deadline already passed is no turn: the attempt would be cut before it
@@ -52,11 +52,12 @@ impl<E> Paced<E> {
         limiter: &RateLimiter,
         policy: &Policy,
         attempts: &Attempts,
+        cost: Cost,
     ) -> Result<(), E>
     where
         E: From<Throttled>,
     {
-        let turn = limiter.turn(max_wait(policy, attempts)).await;
+        let turn = limiter.turn_costing(max_wait(policy, attempts), cost).await;
         self.take(turn, policy, attempts)
     }
 
@@ -66,11 +67,12 @@ impl<E> Paced<E> {
         limiter: &RateLimiter,
         policy: &Policy,
         attempts: &Attempts,
+        cost: Cost,
     ) -> Result<(), E>
     where
         E: From<Throttled>,
     {
-        let turn = limiter.turn_blocking(max_wait(policy, attempts));
+        let turn = limiter.turn_blocking_costing(max_wait(policy, attempts), cost);
         self.take(turn, policy, attempts)
     }
 
@@ -145,7 +147,7 @@ impl<E> Retry<E> {
     ) -> Step<T, E> {
         if let Some(class) = self.class(&error, forced) {
             let hint = self.server_hint.and_then(|hint| hint(&error));
-            limiter.failed(paced.turn, class, hint);
+            limiter.failed_costing(paced.turn, self.cost, class, hint);
         }
         let limiter_wait = Some(limiter.snapshot().next_turn);
         match self.next_delay(attempts, &error, forced, limiter_wait) {
@@ -180,7 +182,7 @@ impl<E> Retry<E> {
         let mut paced = Paced::<E>::new();
         loop {
             if !paced.ready(limiter)
-                && let Err(error) = paced.wait_blocking(limiter, &self.policy, &attempts)
+                && let Err(error) = paced.wait_blocking(limiter, &self.policy, &attempts, self.cost)
             {
                 return Err(self.gave_up_waiting(&attempts, error));
             }
@@ -228,7 +230,9 @@ impl<E> Retry<E> {
         let mut paced = Paced::<E>::new();
         loop {
             if !paced.ready(limiter)
-                && let Err(error) = paced.wait(limiter, &self.policy, &attempts).await
+                && let Err(error) = paced
+                    .wait(limiter, &self.policy, &attempts, self.cost)
+                    .await
             {
                 return Err(self.gave_up_waiting(&attempts, error));
             }

@@ -2,7 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::{ClassSet, Classify, ErrorClass, GiveUp, Policy, RetryBudget, RetryEvent, backoff};
+use crate::{
+    ClassSet, Classify, Cost, ErrorClass, GiveUp, Policy, RetryBudget, RetryEvent, backoff,
+};
 
 /// A retry loop's configuration: the [`Policy`] plus which errors to retry, where
 /// to find the server's hint, what to call before each sleep, and a shared budget.
@@ -41,6 +43,8 @@ pub struct Retry<E> {
     /// `false` when the call cannot be sent twice (a request whose body is a
     /// stream): its first failure ends it, with [`GiveUp::NotReplayable`].
     pub(crate) replayable: bool,
+    /// What each attempt spends of a limiter's limits.
+    pub(crate) cost: Cost,
 }
 
 impl<E> Clone for Retry<E> {
@@ -81,6 +85,7 @@ impl<E> Retry<E> {
             on_give_up: None,
             budget: None,
             replayable: true,
+            cost: Cost::NONE,
         }
     }
 
@@ -138,6 +143,14 @@ impl<E> Retry<E> {
     /// Draws every retry from a shared [`RetryBudget`].
     pub const fn budget(mut self, budget: &'static RetryBudget) -> Retry<E> {
         self.budget = Some(budget);
+        self
+    }
+
+    /// What each attempt spends of a limiter's limits (see [`Cost`]): its turn
+    /// comes when every limit can pay it, and a refused attempt's tokens are
+    /// given back. [`Cost::NONE`] (one request) unless set.
+    pub const fn cost(mut self, cost: Cost) -> Retry<E> {
+        self.cost = cost;
         self
     }
 

@@ -169,7 +169,7 @@ async fn a_limit_given_at_construction_paces_the_whole_fleet() {
     let b = shared(RateLimiter::per_minute(600), &server, "seeded").await;
     assert_eq!(
         server
-            .hget("ai-retry:limiter:seeded", "limit")
+            .hget("ai-retry:limiter:seeded", "rlim")
             .and_then(|l| l.parse::<f64>().ok()),
         Some(600.0)
     );
@@ -279,7 +279,7 @@ fn shared_from_a_runtime_that_is_gone_it_recovers_in_the_next() {
         // The limit given at construction reached the restarted Redis, and
         // the budget's sync task still runs.
         assert_eq!(
-            server.hget("ai-retry:limiter:runtime", "limit").as_deref(),
+            server.hget("ai-retry:limiter:runtime", "rlim").as_deref(),
             Some("600")
         );
         (0..100).for_each(|_| GONE_BUDGET.deposit());

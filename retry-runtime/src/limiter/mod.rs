@@ -1,7 +1,9 @@
 //! `RateLimiter`: one upstream limit shared by every caller. A turn before each
-//! attempt, a cool-down every caller waits out, a rate learned from the
-//! server's headers and from throttles.
+//! attempt, paid for in every dimension of the limit (requests, tokens), a
+//! cool-down every caller waits out, limits learned from the server's headers
+//! and a request rate from throttles.
 
+mod cost;
 #[cfg(all(test, feature = "redis"))]
 #[path = "../../tests/support/redis_server.rs"]
 mod redis_server;
@@ -20,23 +22,31 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::http::{self, HeaderMap};
 use crate::{Clock, ErrorClass};
 
-use state::{Check, Outcome, State, Ticket};
+pub use cost::{Cost, Limits};
+use state::{Amounts, Check, Outcome, REQUESTS, State, Ticket};
 
 /// A rate limit shared by every caller of one upstream limit: an API key, an
 /// organisation, a model. Per-call retry cannot respect a shared limit — told
 /// "retry after 1 s", a hundred callers all come back together — so the state
 /// that respects it lives here, shared by every call that names it:
 ///
-/// 1. **A turn before every attempt**, the first included, in arrival order and
-///    spaced at the current rate. Waiting for a turn does not use up an attempt.
+/// 1. **A turn before every attempt**, the first included, in arrival order:
+///    when every limit of the key can pay the call's [`Cost`] — one request,
+///    and its tokens if it names them. Waiting for a turn does not use up an
+///    attempt, and a large call is not overtaken.
 /// 2. **A shared cool-down**: a `RateLimit` or `Overloaded` failure with a server
-///    hint, or a response whose `remaining` is `0` (see [`observe`](RateLimiter::observe)),
-///    holds back every caller until the hint has passed.
-/// 3. **A learned rate**: unknown at first (no pacing; a turn is one atomic
-///    read); a margin below the limit the server announces in
-///    `x-ratelimit-limit-requests` / `anthropic-ratelimit-requests-limit`; lowered
-///    to 70% once per throttle *episode* and climbing back with successes (CUBIC,
-///    as the AWS SDKs' adaptive mode), never below 0.5 requests per second.
+///    hint holds back every caller until the hint has passed (a hint past a
+///    minute closes the key a minute, then one call a minute probes it); so
+///    does a `remaining: 0` with a reset for a limit not known.
+/// 3. **Limits learned**: each limit — requests, tokens, input and output
+///    tokens — from its `-limit` header (or [`Limits`] at construction), paced
+///    a margin below it, each response's `-remaining` re-anchoring what is
+///    left ([`observe_at`](RateLimiter::observe_at)); `remaining: 0` on a known
+///    limit means the next call waits for its cost to refill. With nothing
+///    known there is no pacing: a turn is one atomic read. The request rate
+///    is adaptive too: lowered to 70% once per throttle *episode* and
+///    climbing back with successes (CUBIC, as the AWS SDKs' adaptive mode),
+///    never below 0.5 requests per second.
 /// 4. **Bounded like a sleep**: a caller whose turn would come after more than
 ///    `max_delay` of waiting or past its `deadline` gets no turn and sends no
 ///    request (see [`Throttled`](crate::Throttled)).
@@ -60,11 +70,11 @@ pub struct RateLimiter {
     engaged: AtomicBool,
     successes: AtomicU64,
     waiting: AtomicU32,
-    /// The last announced limit, so `observe` of the same limit takes no lock.
+    /// The last announced request limit, for the snapshot and the store's seed.
     known_limit: AtomicU64,
-    /// The limit given at construction, which `reset` goes back to.
-    seed_limit: u32,
-    /// Whether `known_limit` came from the server's headers.
+    /// The limits given at construction, which `reset` goes back to.
+    seed: Limits,
+    /// Whether the limits came from the server's headers.
     learned: AtomicBool,
     state: Mutex<State<Instant>>,
     /// The fleet's state in Redis, once `share_redis` was called.
@@ -116,6 +126,12 @@ pub struct LimiterSnapshot {
     pub rate: Option<f64>,
     /// The limit the server last announced, in requests per minute.
     pub limit_per_minute: Option<u64>,
+    /// The token limit per minute (input and output together), if known.
+    pub tokens_per_minute: Option<u64>,
+    /// The input-token limit per minute, if known.
+    pub input_tokens_per_minute: Option<u64>,
+    /// The output-token limit per minute, if known.
+    pub output_tokens_per_minute: Option<u64>,
     /// How long the current cool-down has left.
     pub cool_down: Duration,
     /// How long a caller arriving now would wait for its turn: the cool-down
@@ -159,7 +175,7 @@ enum Reserve {
 impl RateLimiter {
     /// A limiter that knows nothing yet: no pacing until the server says more.
     pub const fn new() -> RateLimiter {
-        RateLimiter::from_state(0)
+        RateLimiter::with_limits(Limits::NONE)
     }
 
     /// A limiter that starts from a known limit of `requests` a minute (paced a
@@ -172,28 +188,37 @@ impl RateLimiter {
     /// assert_eq!(ANTHROPIC.snapshot().limit_per_minute, Some(50));
     /// ```
     pub const fn per_minute(requests: u32) -> RateLimiter {
-        RateLimiter::from_state(requests)
+        RateLimiter::with_limits(Limits::NONE.requests(requests))
     }
 
-    const fn from_state(per_minute: u32) -> RateLimiter {
+    /// A limiter that starts from these limits (see [`Limits`]) and still learns.
+    pub const fn with_limits(limits: Limits) -> RateLimiter {
+        let per_dimension = limits.per_dimension();
         RateLimiter {
             // The first turn looks at the state once, to start measuring.
             engaged: AtomicBool::new(true),
             successes: AtomicU64::new(0),
             waiting: AtomicU32::new(0),
-            known_limit: AtomicU64::new(per_minute as u64),
-            seed_limit: per_minute,
+            known_limit: AtomicU64::new(per_dimension[REQUESTS] as u64),
+            seed: limits,
             learned: AtomicBool::new(false),
-            state: Mutex::new(State::new(Some(per_minute))),
+            state: Mutex::new(State::new(per_dimension)),
             #[cfg(feature = "redis")]
             shared: std::sync::OnceLock::new(),
         }
     }
 
-    /// Learns from any response's headers: the announced request limit
-    /// (`x-ratelimit-limit-requests`, `anthropic-ratelimit-requests-limit`, per
-    /// minute), and a cool-down until the reset when a limit's `remaining` is `0`
-    /// (see [`http::reset_hint_at`]). Call it on every response, successes included.
+    /// The limiter's clock: what [`observe_at`](RateLimiter::observe_at)
+    /// wants for a request's send time. tokio's, which paused-clock tests
+    /// control, inside a runtime; std's outside.
+    pub fn now() -> Instant {
+        now()
+    }
+
+    /// [`observe_at`](RateLimiter::observe_at) a response that arrived now.
+    /// When answers take a while (a completion: seconds), pass the request's
+    /// send time to `observe_at`: what a response says was true when its
+    /// request was admitted.
     ///
     /// ```
     /// use retry_runtime::RateLimiter;
@@ -205,23 +230,69 @@ impl RateLimiter {
     /// headers.insert("x-ratelimit-remaining-requests", HeaderValue::from_static("0"));
     /// headers.insert("x-ratelimit-reset-requests", HeaderValue::from_static("20s"));
     /// limiter.observe(&headers);
+    /// // No limit known: the reset is a cool-down.
     /// assert!(limiter.snapshot().cool_down > Duration::from_secs(19));
     /// ```
     pub fn observe(&self, headers: &HeaderMap) {
-        let limit = http::request_limit_per_minute(headers);
+        self.observe_at(headers, now());
+    }
+
+    /// Learns from the headers of a response to a request sent at `sent`
+    /// (from [`RateLimiter::now`]): every limit announced
+    /// (`x-ratelimit-limit-{requests,tokens}`,
+    /// `anthropic-ratelimit-{requests,input-tokens,output-tokens}-limit`, per
+    /// minute), and what each had left when the request was admitted
+    /// (`-remaining`), which re-anchors that limit's bucket at `sent` — so
+    /// the calls granted since are still counted. `remaining: 0` on a known
+    /// limit makes the next call wait for its own cost to refill; on a limit
+    /// not known, the reset (see [`http::reset_hint_at`]) is a cool-down.
+    /// Call it on every response, successes and refusals.
+    ///
+    /// ```
+    /// use retry_runtime::RateLimiter;
+    /// use retry_runtime::http::{HeaderMap, HeaderValue};
+    ///
+    /// let limiter = RateLimiter::new();
+    /// let sent = RateLimiter::now();
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("x-ratelimit-limit-tokens", HeaderValue::from_static("60000"));
+    /// headers.insert("x-ratelimit-remaining-tokens", HeaderValue::from_static("58800"));
+    /// limiter.observe_at(&headers, sent);
+    /// assert_eq!(limiter.snapshot().tokens_per_minute, Some(60_000));
+    /// ```
+    pub fn observe_at(&self, headers: &HeaderMap, sent: Instant) {
+        let quotas = http::quotas(headers).each();
         let reset = http::reset_hint_at(headers, SystemTime::now());
-        let new_limit = limit.filter(|&l| l != self.known_limit.load(Ordering::Relaxed));
-        if new_limit.is_none() && reset.is_none() {
+        if quotas
+            .iter()
+            .all(|q| q.limit.is_none() && q.remaining.is_none())
+            && reset.is_none()
+        {
             return;
         }
         let now = now();
+        let sent = sent.min(now);
         let mut state = self.lock();
-        if let Some(limit) = new_limit {
-            state.learn_limit(now, limit);
-            self.known_limit.store(limit, Ordering::Relaxed);
-            self.learned.store(true, Ordering::Relaxed);
+        for (d, quota) in quotas.iter().enumerate() {
+            if let Some(limit) = quota.limit {
+                state.learn(d, now, limit);
+                self.learned.store(true, Ordering::Relaxed);
+                if d == REQUESTS {
+                    self.known_limit.store(limit, Ordering::Relaxed);
+                }
+            }
         }
-        if let Some(reset) = reset {
+        let known = state.limits();
+        let mut cooled = None;
+        for (d, quota) in quotas.iter().enumerate() {
+            match (quota.remaining, known[d]) {
+                (Some(remaining), Some(_)) => state.resync(d, now, sent, remaining),
+                // Exhausted with no limit to pace by: wait for the reset.
+                (Some(0), None) => cooled = reset,
+                _ => {}
+            }
+        }
+        if let Some(reset) = cooled {
             state.cool_down(now, reset);
         }
         self.settle(&state, now);
@@ -229,8 +300,9 @@ impl RateLimiter {
         #[cfg(feature = "redis")]
         if let Some(shared) = self.healthy_store() {
             shared.send(shared::Update::Observe {
-                limit: new_limit,
-                reset,
+                quotas: quotas.map(|q| (q.limit, q.remaining)),
+                reset: cooled,
+                sent: shared.store_time(sent, now),
             });
         }
     }
@@ -259,9 +331,13 @@ impl RateLimiter {
         store: Store,
     ) -> LimiterSnapshot {
         let known = self.known_limit.load(Ordering::Relaxed);
+        let limits = state.limits();
         LimiterSnapshot {
             rate: state.rate(),
             limit_per_minute: state.limit_per_minute().or((known > 0).then_some(known)),
+            tokens_per_minute: limits[state::TOKENS],
+            input_tokens_per_minute: limits[state::INPUT],
+            output_tokens_per_minute: limits[state::OUTPUT],
             cool_down: state.cool_down_left(now),
             next_turn: state.next_turn(now).saturating_duration_since(now),
             waiting: self.waiting.load(Ordering::Relaxed),
@@ -299,17 +375,17 @@ impl RateLimiter {
     pub fn reset(&self) {
         let now = now();
         let mut state = self.lock();
-        let seed = (self.seed_limit > 0).then_some(self.seed_limit);
+        let seed = self.seed.per_dimension();
         state.clear(now, seed);
         self.known_limit
-            .store(u64::from(self.seed_limit), Ordering::Relaxed);
+            .store(u64::from(seed[REQUESTS]), Ordering::Relaxed);
         self.learned.store(false, Ordering::Relaxed);
         self.successes.store(0, Ordering::Relaxed);
         self.settle(&state, now);
         drop(state);
         #[cfg(feature = "redis")]
         if let Some(shared) = self.shared.get() {
-            shared.send(shared::Update::Clear);
+            shared.send(shared::Update::Clear { limits: self.seed });
         }
     }
 
@@ -341,7 +417,7 @@ impl RateLimiter {
         }
         if self.engaged.load(Ordering::Relaxed) {
             let successes = self.successes.fetch_add(1, Ordering::Relaxed) + 1;
-            self.record(turn, Outcome::Success, successes);
+            self.record(turn, &state::ONE_REQUEST, Outcome::Success, successes);
         } else {
             // Idle: a plain load and store, no locked instruction. Concurrent
             // successes may count once between them; the count only estimates
@@ -355,6 +431,18 @@ impl RateLimiter {
     /// episode) and, with a hint, starts a cool-down; an `Overloaded` with a hint
     /// starts a cool-down; other failures say nothing about the limit.
     pub fn failed(&self, turn: Turn, class: ErrorClass, hint: Option<Duration>) {
+        self.failed_costing(turn, Cost::NONE, class, hint);
+    }
+
+    /// [`failed`](RateLimiter::failed) for a call that took its turn paying
+    /// `cost`: a refused call's tokens were never spent, and are given back.
+    pub fn failed_costing(
+        &self,
+        turn: Turn,
+        cost: Cost,
+        class: ErrorClass,
+        hint: Option<Duration>,
+    ) {
         let outcome = match (class, hint) {
             (ErrorClass::RateLimit, hint) => Outcome::Throttle(hint),
             (ErrorClass::Overloaded, Some(hint)) => Outcome::Overloaded(hint),
@@ -365,25 +453,26 @@ impl RateLimiter {
         if let (Sent::Shared(sent), Some(shared)) = (turn.sent, self.healthy_store()) {
             let sent = sent.map(time::Micros);
             shared.send(match outcome {
-                Outcome::Throttle(hint) => shared::Update::Throttle { sent, hint },
+                Outcome::Throttle(hint) => shared::Update::Throttle { sent, hint, cost },
                 Outcome::Overloaded(hint) => shared::Update::Overloaded { hint },
                 Outcome::Success => shared::Update::Success { sent },
             });
         }
-        self.record(turn, outcome, successes);
+        self.record(turn, &cost.amounts(), outcome, successes);
     }
 
-    fn record(&self, turn: Turn, outcome: Outcome, successes: u64) {
+    fn record(&self, turn: Turn, cost: &Amounts, outcome: Outcome, successes: u64) {
         let now = now();
         let mut state = self.lock();
         // A shared turn's send time is on the store's clock: this process's
         // state learns its cool-downs, the store counts its episodes.
-        state.record(now, turn.local_sent(), outcome, successes);
+        state.record(now, turn.local_sent(), cost, outcome, successes);
         self.settle(&state, now);
     }
 
-    /// Looks for a turn for a caller arriving now that may wait up to `max_wait`.
-    fn reserve(&self, max_wait: Duration) -> Reserve {
+    /// Looks for a turn for a caller arriving now that may wait up to
+    /// `max_wait` and will spend `cost`.
+    fn reserve(&self, max_wait: Duration, cost: &Amounts) -> Reserve {
         let now = now();
         let successes = self.successes.load(Ordering::Relaxed);
         let mut state = self.lock();
@@ -395,7 +484,7 @@ impl RateLimiter {
         let latest = now
             .checked_add(max_wait)
             .unwrap_or(now + Duration::from_secs(86_400));
-        match state.reserve(now, latest, successes) {
+        match state.reserve(now, latest, cost, successes) {
             Ok((ticket, Check::WaitUntil(at))) => Reserve::Ticket(ticket, at, latest),
             Ok((ticket, _)) => Reserve::Ticket(ticket, now, latest),
             Err(wait) => Reserve::TooLate(wait),
@@ -403,12 +492,12 @@ impl RateLimiter {
     }
 
     /// Where `ticket` stands now.
-    fn recheck(&self, ticket: Ticket, latest: Instant) -> Check<Instant> {
-        self.lock().check(ticket, now(), latest)
+    fn recheck(&self, ticket: &Ticket, cost: &Amounts, latest: Instant) -> Check<Instant> {
+        self.lock().check(ticket, cost, now(), latest)
     }
 
-    fn release(&self, ticket: Ticket) {
-        self.lock().release(ticket);
+    fn release(&self, ticket: &Ticket, cost: &Amounts) {
+        self.lock().release(ticket, cost);
     }
 
     /// The fast path is open exactly while the state is idle and not shared.
@@ -434,9 +523,8 @@ impl RateLimiter {
             let left = t.saturating_duration_since(now);
             (!left.is_zero()).then(|| wall + left)
         };
-        let known = self.known_limit.load(Ordering::Relaxed);
         shared.remember(shared::SeedAt {
-            limit: (known > 0).then_some(known),
+            limits: state.limits(),
             learned: self.learned.load(Ordering::Relaxed),
             cool_until: state.cool_down_until().and_then(at),
             probing: state.probing(),
@@ -489,17 +577,19 @@ impl Drop for Waiting<'_> {
 struct Waiter<'a> {
     limiter: &'a RateLimiter,
     ticket: Option<Ticket>,
+    cost: Amounts,
     /// When the wait began, for the wait histogram.
     #[cfg(feature = "metrics")]
     since: Instant,
 }
 
 impl<'a> Waiter<'a> {
-    fn new(limiter: &'a RateLimiter, ticket: Ticket) -> Waiter<'a> {
+    fn new(limiter: &'a RateLimiter, ticket: Ticket, cost: Amounts) -> Waiter<'a> {
         limiter.waiting.fetch_add(1, Ordering::Relaxed);
         Waiter {
             limiter,
             ticket: Some(ticket),
+            cost,
             #[cfg(feature = "metrics")]
             since: now(),
         }
@@ -521,7 +611,7 @@ impl Drop for Waiter<'_> {
     fn drop(&mut self) {
         self.limiter.waiting.fetch_sub(1, Ordering::Relaxed);
         if let Some(ticket) = self.ticket {
-            self.limiter.release(ticket);
+            self.limiter.release(&ticket, &self.cost);
         }
     }
 }

@@ -6,15 +6,15 @@
 //! without waiting on Redis, and the connection's probe brings it back —
 //! writing what this process learned meanwhile.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
 
-use super::state::{Check, Seed, State, Ticket};
+use super::state::{Amounts, Check, DIMENSIONS, Seed, State, Ticket};
 use super::time::{Micros, Time};
-use super::{RateLimiter, Sent, Turn};
+use super::{Cost, Limits, RateLimiter, Sent, Turn};
 use crate::Throttled;
 use crate::redis_hub::{self, Call, Link, Member, Place, Task};
 
@@ -34,8 +34,8 @@ pub(crate) struct Shared {
     /// What this process knows, kept current by the limiter, for the store.
     seed: Mutex<SeedAt>,
     /// `reset()` was called while the store did not answer: the next
-    /// reconnect clears the store first.
-    clear_pending: AtomicBool,
+    /// reconnect clears the store first, back to these limits.
+    clear_pending: Mutex<Option<Limits>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -73,7 +73,7 @@ impl Read {
 /// the limiter's lock and sent later from another thread.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct SeedAt {
-    pub(crate) limit: Option<u64>,
+    pub(crate) limits: [Option<u64>; DIMENSIONS],
     pub(crate) learned: bool,
     pub(crate) cool_until: Option<SystemTime>,
     pub(crate) probing: bool,
@@ -84,7 +84,7 @@ impl SeedAt {
     fn at(&self, now: SystemTime) -> Seed {
         let left = |t: Option<SystemTime>| t.and_then(|t| t.duration_since(now).ok());
         Seed {
-            limit: self.limit,
+            limits: self.limits,
             learned: self.learned,
             cool: left(self.cool_until),
             probing: self.probing,
@@ -117,18 +117,26 @@ pub(crate) enum Update {
     Throttle {
         sent: Option<Micros>,
         hint: Option<Duration>,
+        cost: Cost,
     },
     Overloaded {
         hint: Duration,
     },
+    /// A response's headers: each dimension's limit and remaining, a
+    /// cool-down to apply, and when its request was sent (the store's clock).
     Observe {
-        limit: Option<u64>,
+        quotas: [(Option<u64>, Option<u64>); DIMENSIONS],
         reset: Option<Duration>,
+        sent: Option<Micros>,
     },
     Release {
         ticket: Ticket,
+        cost: Amounts,
     },
-    Clear,
+    /// `reset()`: back to the limits given at construction.
+    Clear {
+        limits: Limits,
+    },
 }
 
 fn micros(duration: Duration) -> u64 {
@@ -143,8 +151,17 @@ fn flag(value: bool) -> String {
     if value { "1" } else { "0" }.to_string()
 }
 
+/// Numbers as the script reads them back exactly.
+fn num(value: f64) -> String {
+    format!("{value:?}")
+}
+
+fn nums(values: impl IntoIterator<Item = f64>) -> impl Iterator<Item = String> {
+    values.into_iter().map(num)
+}
+
 /// A reply of the script: kind, ticket, value, the store's clock, the state.
-type Raw = (String, u64, String, String, Vec<(String, String)>);
+type Raw = (String, Vec<String>, String, String, Vec<(String, String)>);
 
 impl Shared {
     pub(crate) fn new(link: Arc<Link>, url: &str, name: &str) -> Arc<Shared> {
@@ -154,7 +171,7 @@ impl Shared {
             key: format!("ai-retry:limiter:{name}"),
             cache: Mutex::default(),
             seed: Mutex::default(),
-            clear_pending: AtomicBool::new(false),
+            clear_pending: Mutex::new(None),
         })
     }
 
@@ -196,6 +213,11 @@ impl Shared {
     /// Parses a reply and keeps the state it carries for this process's waiters.
     fn take(&self, value: redis::Value) -> Option<(String, Ticket, u64, Micros)> {
         let (kind, ticket, value, now, fields): Raw = redis::from_redis_value(value).ok()?;
+        let mut place = [0.0; DIMENSIONS];
+        for (position, text) in place.iter_mut().zip(&ticket) {
+            *position = text.parse().ok()?;
+        }
+        let ticket = place;
         let (value, now) = (value.parse::<u64>().ok()?, Micros(now.parse().ok()?));
         let field = |name: &str| {
             fields
@@ -219,13 +241,12 @@ impl Shared {
     /// Asks for a turn for a caller that may wait up to `max_wait`; `None`
     /// when the store did not answer in time. The seed rides along: the store
     /// takes the limit where it has none, and everything where the key was gone.
-    pub(crate) async fn reserve(&self, max_wait: Duration) -> Option<Reply> {
+    pub(crate) async fn reserve(&self, max_wait: Duration, cost: &Amounts) -> Option<Reply> {
         let seed = self.seed_now();
-        let args = vec![
-            micros(max_wait).to_string(),
-            opt(seed.limit),
-            opt(seed.cool.map(micros)),
-        ];
+        let mut args = vec![micros(max_wait).to_string()];
+        args.extend(nums(*cost));
+        args.extend(seed.limits.map(opt));
+        args.push(opt(seed.cool.map(micros)));
         let call = self.link.run(self.call("reserve", args));
         let value = self.link.unless_degraded(call).await??;
         let (kind, ticket, value, now) = self.take(value)?;
@@ -247,12 +268,13 @@ impl Shared {
     /// than queueing for its own. `None` when the store did not answer.
     pub(crate) async fn check(
         self: &Arc<Self>,
-        ticket: Ticket,
+        ticket: &Ticket,
+        cost: &Amounts,
         latest: Micros,
     ) -> Option<(Check<Micros>, Micros)> {
         let read = self.fresh_read().await?;
         let now = read.now();
-        Some((read.state.check(ticket, now, latest), now))
+        Some((read.state.check(ticket, cost, now, latest), now))
     }
 
     async fn fresh_read(self: &Arc<Self>) -> Option<Read> {
@@ -301,20 +323,20 @@ impl Shared {
     /// How long until `ticket`'s turn by the schedule this process last
     /// read: its place in the fleet's queue, which it keeps should Redis stop
     /// answering.
-    fn cached_wait(&self, ticket: Ticket) -> Option<Duration> {
+    fn cached_wait(&self, ticket: &Ticket, cost: &Amounts) -> Option<Duration> {
         let cache = self.cache();
         let read = cache.read.as_ref()?;
         let now = read.now();
         Some(
             read.state
-                .turn_at(ticket, now)
+                .turn_at(ticket, cost, now)
                 .saturating_duration_since(now),
         )
     }
 
-    /// The limit the store knows, as last read.
-    pub(crate) fn limit(&self) -> Option<u64> {
-        self.cache().read.as_ref()?.state.limit_per_minute()
+    /// The limits the store knows, as last read.
+    pub(crate) fn limits(&self) -> Option<[Option<u64>; DIMENSIONS]> {
+        Some(self.cache().read.as_ref()?.state.limits())
     }
 
     /// How long the queue of the schedule last read still runs.
@@ -323,6 +345,15 @@ impl Shared {
         let read = cache.read.as_ref()?;
         let now = read.now();
         Some(read.state.next_turn(now).saturating_duration_since(now))
+    }
+
+    /// `at` (this process's clock, `now` being now) on the store's clock, as
+    /// the last read tells their difference.
+    pub(crate) fn store_time(&self, at: Instant, now: Instant) -> Option<Micros> {
+        let cache = self.cache();
+        let store_now = cache.read.as_ref()?.now();
+        let ago = micros(now.saturating_duration_since(at));
+        Some(Micros(store_now.0.saturating_sub(ago)))
     }
 
     /// The store's state as last read, and the store's clock now; `None`
@@ -345,29 +376,44 @@ impl Shared {
                 "record",
                 vec!["ok".into(), opt(sent.map(|s| s.0)), String::new()],
             ),
-            Update::Throttle { sent, hint } => (
-                "record",
-                vec![
+            Update::Throttle { sent, hint, cost } => {
+                let mut args = vec![
                     "throttle".into(),
                     opt(sent.map(|s| s.0)),
                     opt(hint.map(micros)),
-                ],
-            ),
+                ];
+                args.extend(nums(cost.amounts()));
+                ("record", args)
+            }
             Update::Overloaded { hint } => (
                 "record",
                 vec!["overload".into(), String::new(), micros(hint).to_string()],
             ),
-            Update::Observe { limit, reset } => {
-                ("observe", vec![opt(limit), opt(reset.map(micros))])
+            Update::Observe {
+                quotas,
+                reset,
+                sent,
+            } => {
+                let mut args = vec![opt(sent.map(|s| s.0)), opt(reset.map(micros))];
+                for (limit, remaining) in quotas {
+                    args.extend([opt(limit), opt(remaining)]);
+                }
+                ("observe", args)
             }
-            Update::Release { ticket } => ("release", vec![ticket.to_string()]),
-            Update::Clear => {
+            Update::Release { ticket, cost } => {
+                ("release", nums(ticket).chain(nums(cost)).collect())
+            }
+            Update::Clear { limits } => {
                 if !self.is_healthy() {
                     // Cleared on reconnect, before anything else is written.
-                    self.clear_pending.store(true, Ordering::Release);
+                    *self
+                        .clear_pending
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(limits);
                     return;
                 }
-                ("clear", Vec::new())
+                let limits = limits.per_dimension().map(|l| l.to_string());
+                ("clear", limits.to_vec())
             }
         };
         self.link.send(self.call(op, args));
@@ -381,20 +427,31 @@ impl Member for Shared {
     fn reconnect(self: Arc<Self>) -> Task<bool> {
         Box::pin(async move {
             let seed = self.seed_now();
-            let clear = self.clear_pending.swap(false, Ordering::AcqRel);
-            let args = vec![
-                opt(seed.limit),
+            let pending = || {
+                self.clear_pending
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+            };
+            let clear = pending().take();
+            let mut args: Vec<String> = seed.limits.map(opt).to_vec();
+            args.extend([
                 flag(seed.learned),
                 opt(seed.cool.map(micros)),
                 flag(seed.probing),
                 opt(seed.busy.map(micros)),
-                flag(clear),
-            ];
+                flag(clear.is_some()),
+            ]);
+            args.extend(
+                clear
+                    .unwrap_or_default()
+                    .per_dimension()
+                    .map(|l| l.to_string()),
+            );
             match self.link.run_here(self.call("seed", args)).await {
                 Some(value) => self.take(value).is_some(),
                 None => {
-                    if clear {
-                        self.clear_pending.store(true, Ordering::Release);
+                    if clear.is_some() {
+                        *pending() = clear;
                     }
                     false
                 }
@@ -474,6 +531,7 @@ impl RateLimiter {
     pub(super) async fn shared_turn(
         &self,
         max_wait: Duration,
+        cost: Cost,
     ) -> Result<Result<Turn, Throttled>, Fallback> {
         let fallback = |left, not_before| Fallback { left, not_before };
         let Some(shared) = self.shared.get() else {
@@ -485,11 +543,12 @@ impl RateLimiter {
         }
         let started = Instant::now();
         let left = || max_wait.saturating_sub(started.elapsed());
-        let Some(reply) = shared.reserve(max_wait).await else {
+        let cost = cost.amounts();
+        let Some(reply) = shared.reserve(max_wait, &cost).await else {
             self.follow_store_queue(shared);
             return Err(fallback(left(), None));
         };
-        self.adopt_store_limit(shared);
+        self.adopt_store_limits(shared);
         let (ticket, at, now) = match reply {
             Reply::Free => return Ok(Ok(Turn::shared(None))),
             Reply::Go(now) => return Ok(Ok(Turn::shared(Some(now)))),
@@ -497,19 +556,19 @@ impl RateLimiter {
             Reply::Wait { ticket, at, now } => (ticket, at, now),
         };
         let latest = now.saturating_add(max_wait);
-        let mut waiter = SharedWaiter::new(self, shared, ticket);
+        let mut waiter = SharedWaiter::new(self, shared, ticket, cost);
         let mut wake = tokio::time::Instant::now() + at.saturating_duration_since(now);
         loop {
             Box::pin(tokio::time::sleep_until(wake)).await;
             // Never waiting on a Redis that does not answer: its place kept,
             // the caller goes on in the in-process queue.
             let live = match shared.is_healthy() {
-                true => shared.check(ticket, latest).await,
+                true => shared.check(&ticket, &cost, latest).await,
                 false => None,
             };
             let Some((check, now)) = live else {
                 waiter.forget();
-                return Err(fallback(left(), shared.cached_wait(ticket)));
+                return Err(fallback(left(), shared.cached_wait(&ticket, &cost)));
             };
             match check {
                 Check::Go => return Ok(Ok(waiter.served(now))),
@@ -536,19 +595,25 @@ impl RateLimiter {
         self.settle(&state, now);
     }
 
-    /// The in-process state learns the limit the store knows, so that it
+    /// The in-process state learns the limits the store knows, so that it
     /// paces as the fleet did should Redis stop answering.
-    fn adopt_store_limit(&self, shared: &Shared) {
-        let Some(limit) = shared.limit() else {
+    fn adopt_store_limits(&self, shared: &Shared) {
+        let Some(limits) = shared.limits() else {
             return;
         };
-        if self.known_limit.load(Ordering::Relaxed) == limit {
-            return;
-        }
         let now = super::now();
         let mut state = self.lock();
-        state.learn_limit(now, limit);
-        self.known_limit.store(limit, Ordering::Relaxed);
+        if state.limits() == limits {
+            return;
+        }
+        for (d, limit) in limits.iter().enumerate() {
+            if let Some(limit) = *limit {
+                state.learn(d, now, limit);
+            }
+        }
+        if let Some(limit) = limits[super::REQUESTS] {
+            self.known_limit.store(limit, Ordering::Relaxed);
+        }
         self.settle(&state, now);
     }
 }
@@ -575,18 +640,25 @@ struct SharedWaiter<'a> {
     limiter: &'a RateLimiter,
     shared: &'a Arc<Shared>,
     ticket: Option<Ticket>,
+    cost: Amounts,
     /// When the wait began, for the wait histogram.
     #[cfg(feature = "metrics")]
     since: Instant,
 }
 
 impl<'a> SharedWaiter<'a> {
-    fn new(limiter: &'a RateLimiter, shared: &'a Arc<Shared>, ticket: Ticket) -> SharedWaiter<'a> {
+    fn new(
+        limiter: &'a RateLimiter,
+        shared: &'a Arc<Shared>,
+        ticket: Ticket,
+        cost: Amounts,
+    ) -> SharedWaiter<'a> {
         limiter.waiting.fetch_add(1, Ordering::Relaxed);
         SharedWaiter {
             limiter,
             shared,
             ticket: Some(ticket),
+            cost,
             #[cfg(feature = "metrics")]
             since: Instant::now(),
         }
@@ -611,7 +683,10 @@ impl Drop for SharedWaiter<'_> {
         if let Some(ticket) = self.ticket
             && self.shared.is_healthy()
         {
-            self.shared.send(Update::Release { ticket });
+            self.shared.send(Update::Release {
+                ticket,
+                cost: self.cost,
+            });
         }
     }
 }
@@ -623,14 +698,17 @@ mod tests {
 
     use super::*;
     use crate::limiter::redis_server;
-    use crate::limiter::state::Outcome;
+    use crate::limiter::state::{Limits as StateLimits, Outcome};
     use proptest::prelude::*;
+
+    type Quotas = [(Option<u64>, Option<u64>); DIMENSIONS];
 
     #[derive(Clone, Debug)]
     enum Op {
         Reserve {
             max_wait_ms: u64,
-            seed_limit: Option<u64>,
+            cost: Amounts,
+            seed_limits: [Option<u64>; DIMENSIONS],
             seed_cool_ms: Option<u64>,
         },
         Success {
@@ -639,25 +717,67 @@ mod tests {
         Throttle {
             sent_ago_ms: Option<u64>,
             hint_ms: Option<u64>,
+            cost: Amounts,
         },
         Overloaded {
             hint_ms: u64,
         },
         Observe {
-            limit: Option<u64>,
+            sent_ago_ms: Option<u64>,
             reset_ms: Option<u64>,
+            quotas: Quotas,
+        },
+        /// Gives back the ticket handed out `back` reserves ago, if any.
+        Release {
+            back: usize,
         },
         Seed {
-            limit: Option<u64>,
+            limits: [Option<u64>; DIMENSIONS],
             learned: bool,
             cool_ms: Option<u64>,
             probing: bool,
             busy_ms: Option<u64>,
-            clear: bool,
+            clear: Option<StateLimits>,
         },
-        Clear,
+        Clear {
+            limits: StateLimits,
+        },
         /// The key is gone (expired, flushed): the next reserve seeds it.
         Expire,
+    }
+
+    fn cost() -> impl Strategy<Value = Amounts> {
+        prop_oneof![
+            Just([1.0, 0.0, 0.0, 0.0]),
+            (0..3_000u32).prop_map(|t| [1.0, f64::from(t), 0.0, 0.0]),
+            (0..2_000u32, 0..1_000u32).prop_map(|(i, o)| [
+                1.0,
+                f64::from(i + o),
+                f64::from(i),
+                f64::from(o)
+            ]),
+        ]
+    }
+
+    fn limits() -> impl Strategy<Value = [Option<u64>; DIMENSIONS]> {
+        [
+            proptest::option::of(1..5_000u64),
+            proptest::option::of(1_000..200_000u64),
+            proptest::option::of(1_000..200_000u64),
+            proptest::option::of(1_000..100_000u64),
+        ]
+    }
+
+    fn seed_limits() -> impl Strategy<Value = StateLimits> {
+        [0..3_000u32, 0..100_000u32, 0..100_000u32, 0..100_000u32]
+    }
+
+    fn quotas() -> impl Strategy<Value = Quotas> {
+        let quota = (
+            proptest::option::of(1..200_000u64),
+            proptest::option::of(prop_oneof![Just(0u64), 0..50_000u64]),
+        );
+        [quota.clone(), quota.clone(), quota.clone(), quota]
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -665,26 +785,29 @@ mod tests {
         // Hints up to three minutes: past a minute, they become probes.
         let hint = 0..180_000u64;
         prop_oneof![
-            3 => (0..120_000u64, proptest::option::of(1..5_000u64), proptest::option::of(0..90_000u64))
-                .prop_map(|(max_wait_ms, seed_limit, seed_cool_ms)| Op::Reserve { max_wait_ms, seed_limit, seed_cool_ms }),
+            4 => (0..120_000u64, cost(), limits(), proptest::option::of(0..90_000u64))
+                .prop_map(|(max_wait_ms, cost, seed_limits, seed_cool_ms)| Op::Reserve {
+                    max_wait_ms, cost, seed_limits, seed_cool_ms,
+                }),
             3 => ago.clone().prop_map(|sent_ago_ms| Op::Success { sent_ago_ms }),
-            2 => (ago, proptest::option::of(hint.clone()))
-                .prop_map(|(sent_ago_ms, hint_ms)| Op::Throttle { sent_ago_ms, hint_ms }),
+            2 => (ago.clone(), proptest::option::of(hint.clone()), cost())
+                .prop_map(|(sent_ago_ms, hint_ms, cost)| Op::Throttle { sent_ago_ms, hint_ms, cost }),
             1 => hint.clone().prop_map(|hint_ms| Op::Overloaded { hint_ms }),
-            1 => (proptest::option::of(1..5_000u64), proptest::option::of(hint.clone()))
-                .prop_map(|(limit, reset_ms)| Op::Observe { limit, reset_ms }),
+            2 => (ago, proptest::option::of(hint.clone()), quotas())
+                .prop_map(|(sent_ago_ms, reset_ms, quotas)| Op::Observe { sent_ago_ms, reset_ms, quotas }),
+            1 => (0..4usize).prop_map(|back| Op::Release { back }),
             1 => (
-                proptest::option::of(1..5_000u64),
+                limits(),
                 any::<bool>(),
                 proptest::option::of(hint),
                 any::<bool>(),
                 proptest::option::of(0..10_000u64),
-                proptest::bool::weighted(0.2),
+                proptest::option::weighted(0.2, seed_limits()),
             )
-                .prop_map(|(limit, learned, cool_ms, probing, busy_ms, clear)| Op::Seed {
-                    limit, learned, cool_ms, probing, busy_ms, clear,
+                .prop_map(|(limits, learned, cool_ms, probing, busy_ms, clear)| Op::Seed {
+                    limits, learned, cool_ms, probing, busy_ms, clear,
                 }),
-            1 => Just(Op::Clear),
+            1 => seed_limits().prop_map(|limits| Op::Clear { limits }),
             1 => Just(Op::Expire),
         ]
     }
@@ -716,10 +839,43 @@ mod tests {
     fn close(a: Option<f64>, b: Option<f64>) -> bool {
         match (a, b) {
             (None, None) => true,
-            // Times to a few microseconds (the script keeps µs as doubles), rates
-            // to a relative 1e-9 (cube roots differ in the last bits).
+            // Times to a few microseconds (the script keeps µs as doubles),
+            // rates and levels to a relative 1e-9 (cube roots, divisions).
             (Some(a), Some(b)) => (a - b).abs() <= 2.0 + a.abs().max(b.abs()) * 1e-9,
             _ => false,
+        }
+    }
+
+    fn text(v: Option<u64>) -> String {
+        v.map_or_else(String::new, |v| v.to_string())
+    }
+
+    /// What the script does with the limits and cool-down a reserve carries.
+    fn seed_on_reserve(
+        rust: &mut State<Micros>,
+        exists: bool,
+        t: Micros,
+        limits: &[Option<u64>; DIMENSIONS],
+        cool_ms: Option<u64>,
+    ) {
+        if !exists {
+            rust.seed(
+                t,
+                &Seed {
+                    limits: *limits,
+                    cool: cool_ms.map(Duration::from_millis),
+                    ..Seed::default()
+                },
+            );
+            return;
+        }
+        let known = rust.limits();
+        for (d, limit) in limits.iter().enumerate() {
+            if let Some(limit) = *limit
+                && known[d].is_none()
+            {
+                rust.learn(d, t, limit);
+            }
         }
     }
 
@@ -735,55 +891,49 @@ mod tests {
         )| {
             case.set(case.get() + 1);
             let key = format!("agree:{}", case.get());
-            let mut rust = State::<Micros>::new(None);
+            let mut rust = State::<Micros>::new([0; DIMENSIONS]);
             let mut rust_exists = false;
             let mut successes = 0;
+            let mut held: Vec<(Ticket, Amounts)> = Vec::new();
             let mut now = 1_700_000_000_000_000 + start_ms * 1000;
             for (step, (dt_ms, op)) in ops.into_iter().enumerate() {
                 // Mostly small steps; now and then one past a probe's minute.
                 now += if dt_ms > 60_000 { dt_ms } else { dt_ms % 1_500 } * 1000;
                 let t = Micros(now);
                 let sent = |ago: Option<u64>| ago.map(|a| Micros(now - a * 1000));
-                let text = |v: Option<u64>| v.map_or_else(String::new, |v| v.to_string());
                 let ms = Duration::from_millis;
                 let args: Vec<String> = match &op {
-                    Op::Reserve { max_wait_ms, seed_limit, seed_cool_ms } => {
-                        // What the script does with the seed a reserve carries.
-                        if !rust_exists {
-                            rust.seed(t, &Seed {
-                                limit: *seed_limit,
-                                cool: seed_cool_ms.map(ms),
-                                ..Seed::default()
-                            });
-                        } else if let Some(limit) = seed_limit
-                            && rust.limit_per_minute().is_none()
-                        {
-                            rust.learn_limit(t, *limit);
-                        }
+                    Op::Reserve { max_wait_ms, cost, seed_limits, seed_cool_ms } => {
+                        seed_on_reserve(&mut rust, rust_exists, t, seed_limits, *seed_cool_ms);
                         let latest = t.saturating_add(ms(*max_wait_ms));
-                        let (kind, value) = if rust.is_idle(t) {
+                        let (kind, value, ticket) = if rust.is_idle(t) {
                             rust.sample(t, successes);
-                            ("free", now)
+                            ("free", now, None)
                         } else {
-                            match rust.reserve(t, latest, successes) {
-                                Ok((_, Check::Go)) => ("go", now),
-                                Ok((_, Check::WaitUntil(at))) => ("wait", at.0),
+                            match rust.reserve(t, latest, cost, successes) {
+                                Ok((ticket, Check::Go)) => ("go", now, Some(ticket)),
+                                Ok((ticket, Check::WaitUntil(at))) => ("wait", at.0, Some(ticket)),
                                 Ok((_, Check::TooLate(wait))) | Err(wait) => {
-                                    ("late", wait.as_micros() as u64)
+                                    ("late", wait.as_micros() as u64, None)
                                 }
                             }
                         };
-                        let args = vec![
-                            "reserve".into(),
-                            (max_wait_ms * 1000).to_string(),
-                            text(*seed_limit),
-                            text(seed_cool_ms.map(|c| c * 1000)),
-                        ];
+                        let mut args = vec!["reserve".into(), (max_wait_ms * 1000).to_string()];
+                        args.extend(nums(*cost));
+                        args.extend(seed_limits.map(text));
+                        args.push(text(seed_cool_ms.map(|c| c * 1000)));
                         let reply = run(&mut conn.borrow_mut(), &key, now, &args);
                         rust_exists = true;
                         prop_assert_eq!(reply.0.as_str(), kind, "step {}: {:?}", step, op);
                         let lua_value: f64 = reply.2.parse().unwrap();
                         prop_assert!(close(Some(value as f64), Some(lua_value)), "step {}: {:?}: {} vs {}", step, op, value, lua_value);
+                        if let Some(ticket) = ticket {
+                            for (d, text) in reply.1.iter().enumerate() {
+                                let lua: f64 = text.parse().unwrap();
+                                prop_assert!(close(Some(ticket[d]), Some(lua)), "step {}: ticket {:?} vs {:?}", step, ticket, reply.1);
+                            }
+                            held.push((ticket, *cost));
+                        }
                         // The reply carries the state as saved.
                         let carried = state_of(&reply.4);
                         for ((name, r), (_, l)) in rust.fields().into_iter().zip(carried.fields()) {
@@ -793,65 +943,99 @@ mod tests {
                     }
                     Op::Success { sent_ago_ms } => {
                         successes += 1;
-                        rust.record(t, sent(*sent_ago_ms), Outcome::Success, successes);
+                        rust.record(t, sent(*sent_ago_ms), &crate::limiter::state::ONE_REQUEST, Outcome::Success, successes);
                         vec!["record".into(), "ok".into(), text(sent(*sent_ago_ms).map(|s| s.0)), String::new()]
                     }
-                    Op::Throttle { sent_ago_ms, hint_ms } => {
+                    Op::Throttle { sent_ago_ms, hint_ms, cost } => {
                         let hint = hint_ms.map(ms);
-                        rust.record(t, sent(*sent_ago_ms), Outcome::Throttle(hint), successes);
-                        vec![
+                        rust.record(t, sent(*sent_ago_ms), cost, Outcome::Throttle(hint), successes);
+                        let mut args = vec![
                             "record".into(),
                             "throttle".into(),
                             text(sent(*sent_ago_ms).map(|s| s.0)),
                             text(hint_ms.map(|h| h * 1000)),
-                        ]
+                        ];
+                        args.extend(nums(*cost));
+                        args
                     }
                     Op::Overloaded { hint_ms } => {
-                        rust.record(t, None, Outcome::Overloaded(ms(*hint_ms)), successes);
+                        rust.record(t, None, &crate::limiter::state::ONE_REQUEST, Outcome::Overloaded(ms(*hint_ms)), successes);
                         vec!["record".into(), "overload".into(), String::new(), (hint_ms * 1000).to_string()]
                     }
-                    Op::Observe { limit, reset_ms } => {
-                        if let Some(limit) = limit {
-                            rust.learn_limit(t, *limit);
+                    Op::Observe { sent_ago_ms, reset_ms, quotas } => {
+                        let at = sent(*sent_ago_ms).unwrap_or(t);
+                        for (d, (limit, _)) in quotas.iter().enumerate() {
+                            if let Some(limit) = limit {
+                                rust.learn(d, t, *limit);
+                            }
+                        }
+                        let known = rust.limits();
+                        for (d, (_, remaining)) in quotas.iter().enumerate() {
+                            if let (Some(remaining), Some(_)) = (remaining, known[d]) {
+                                rust.resync(d, t, at, *remaining);
+                            }
                         }
                         if let Some(reset) = reset_ms {
                             rust.cool_down(t, ms(*reset));
                         }
-                        vec!["observe".into(), text(*limit), text(reset_ms.map(|r| r * 1000))]
+                        let mut args = vec![
+                            "observe".into(),
+                            text(sent(*sent_ago_ms).map(|s| s.0)),
+                            text(reset_ms.map(|r| r * 1000)),
+                        ];
+                        for (limit, remaining) in quotas {
+                            args.extend([text(*limit), text(*remaining)]);
+                        }
+                        args
                     }
-                    Op::Seed { limit, learned, cool_ms, probing, busy_ms, clear } => {
-                        if *clear {
-                            rust.clear(t, None);
+                    Op::Release { back } => match held.len().checked_sub(back + 1) {
+                        Some(i) => {
+                            let (ticket, cost) = held.remove(i);
+                            rust.release(&ticket, &cost);
+                            let mut args = vec!["release".into()];
+                            args.extend(nums(ticket).chain(nums(cost)));
+                            args
+                        }
+                        None => Vec::new(),
+                    },
+                    Op::Seed { limits, learned, cool_ms, probing, busy_ms, clear } => {
+                        if let Some(clear) = clear {
+                            rust.clear(t, *clear);
                             successes = 0;
                         }
                         rust.seed(t, &Seed {
-                            limit: *limit,
+                            limits: *limits,
                             learned: *learned,
                             cool: cool_ms.map(ms),
                             probing: *probing,
                             busy: busy_ms.map(ms),
                         });
                         let bit = |b: bool| if b { "1".to_string() } else { "0".to_string() };
-                        vec![
-                            "seed".into(),
-                            text(*limit),
+                        let mut args = vec!["seed".to_string()];
+                        args.extend(limits.map(text));
+                        args.extend([
                             bit(*learned),
                             text(cool_ms.map(|c| c * 1000)),
                             bit(*probing),
                             text(busy_ms.map(|b| b * 1000)),
-                            bit(*clear),
-                        ]
+                            bit(clear.is_some()),
+                        ]);
+                        args.extend(clear.unwrap_or_default().map(|l| l.to_string()));
+                        args
                     }
-                    Op::Clear => {
-                        rust.clear(t, None);
+                    Op::Clear { limits } => {
+                        rust.clear(t, *limits);
                         successes = 0;
-                        vec!["clear".into()]
+                        let mut args = vec!["clear".to_string()];
+                        args.extend(limits.map(|l| l.to_string()));
+                        args
                     }
                     Op::Expire => {
                         let _: () = redis::cmd("DEL").arg(&key).query(&mut *conn.borrow_mut()).unwrap();
-                        rust = State::new(None);
+                        rust = State::new([0; DIMENSIONS]);
                         rust_exists = false;
                         successes = 0;
+                        held.clear();
                         Vec::new()
                     }
                 };

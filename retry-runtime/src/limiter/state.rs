@@ -1,7 +1,20 @@
-//! The limiter's decisions as a pure state machine over explicit instants: the
-//! pacing schedule, the shared cool-down, and the learned rate. No clock, no
-//! locking, no waiting: `RateLimiter` wraps it in a mutex, and a second store
-//! (Redis) can mirror it function for function.
+//! The limiter's decisions as a pure state machine over explicit instants: a
+//! bucket for each dimension of an API key's limit — requests, tokens, input
+//! tokens, output tokens —, the pacing schedule over them, the shared
+//! cool-down, and the adaptive request rate. No clock, no locking, no waiting:
+//! `RateLimiter` wraps it in a mutex, and a second store (Redis) mirrors it
+//! function for function (`limiter.lua`).
+//!
+//! Every dimension is one [`Bucket`], the same code: at `origin`, the
+//! positions below `pos` are spent and `level` more is available, refilling
+//! at the dimension's rate. A call takes, in arrival order, a position in
+//! every dimension — the sum of the costs of the calls before it — and its
+//! turn comes when every bucket has refilled to the end of its position:
+//! `origin + (position + cost − pos − level) / rate`, the latest of them, and
+//! not before the cool-down. A dimension whose limit is not known does not
+//! pace. The request rate is adaptive (CUBIC, as the AWS SDKs'); a token
+//! rate is a margin below the limit the server announces; a response's
+//! `remaining` re-anchors a bucket at the time its request was sent.
 
 use std::time::Duration;
 
@@ -22,10 +35,28 @@ pub(crate) const MARGIN: f64 = 0.95;
 /// long, then one call in each such span tests it, and its success opens the
 /// key for every caller.
 pub(crate) const LONGEST_COOL_DOWN: Duration = Duration::from_secs(60);
-/// The longest pacing interval: a rate this low would only overflow.
-const LONGEST_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 /// Successes are counted over at least this long to estimate the admitted rate.
 const MEASURE_WINDOW: Duration = Duration::from_secs(1);
+
+/// The dimensions of a limit, in the order of every per-dimension array.
+pub(crate) const DIMENSIONS: usize = 4;
+/// Requests: every call spends one.
+pub(crate) const REQUESTS: usize = 0;
+/// Tokens, input and output together (OpenAI's `-tokens`).
+pub(crate) const TOKENS: usize = 1;
+/// Input tokens (Anthropic's `-input-tokens`).
+pub(crate) const INPUT: usize = 2;
+/// Output tokens (Anthropic's `-output-tokens`).
+pub(crate) const OUTPUT: usize = 3;
+
+/// An amount in each dimension: a call's cost, a ticket's positions.
+pub(crate) type Amounts = [f64; DIMENSIONS];
+
+/// A call's place in the schedule: its position in each dimension.
+pub(crate) type Ticket = Amounts;
+
+/// What a call that names no cost spends: one request.
+pub(crate) const ONE_REQUEST: Amounts = [1.0, 0.0, 0.0, 0.0];
 
 /// What an attempt's outcome tells the limiter.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -37,29 +68,6 @@ pub(crate) enum Outcome {
     /// Overload (503, 529) with a hint: everyone waits it out, the rate stays.
     Overloaded(Duration),
 }
-
-/// What a process knows, written to a store that does not know it: on
-/// connect, on reconnect, and where the store's key was gone.
-#[cfg(feature = "redis")]
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub(crate) struct Seed {
-    /// The limit per minute this process knows.
-    pub(crate) limit: Option<u64>,
-    /// Whether that limit came from the server's headers (it then replaces
-    /// the store's) rather than from construction (it fills in only where the
-    /// store has none).
-    pub(crate) learned: bool,
-    /// How long this process's cool-down has left.
-    pub(crate) cool: Option<Duration>,
-    /// Whether a long hint holds the key here.
-    pub(crate) probing: bool,
-    /// How long this process's own queue still runs: the store's schedule
-    /// starts after it.
-    pub(crate) busy: Option<Duration>,
-}
-
-/// A place in the pacing schedule: tickets are numbered in arrival order.
-pub(crate) type Ticket = u64;
 
 /// How often a waiting caller looks again: a rate that climbs, or a schedule
 /// that moves up, serves it sooner than it was told.
@@ -76,18 +84,140 @@ pub(crate) enum Check<T> {
     TooLate(Duration),
 }
 
+/// What a process knows, written to a store that does not know it: on
+/// connect, on reconnect, and where the store's key was gone.
+#[cfg(feature = "redis")]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Seed {
+    /// The limits per minute this process knows, per dimension.
+    pub(crate) limits: [Option<u64>; DIMENSIONS],
+    /// Whether those limits came from the server's headers (they then replace
+    /// the store's) rather than from construction (they fill in only where
+    /// the store has none).
+    pub(crate) learned: bool,
+    /// How long this process's cool-down has left.
+    pub(crate) cool: Option<Duration>,
+    /// Whether a long hint holds the key here.
+    pub(crate) probing: bool,
+    /// How long this process's own queue still runs: the store's schedule
+    /// starts after it.
+    pub(crate) busy: Option<Duration>,
+}
+
+/// One dimension's bucket. See the module's docs.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Bucket<T> {
+    /// The limit per minute, learned or given; `None`: no pacing by it (the
+    /// request bucket paces by the adaptive rate instead).
+    limit: Option<u64>,
+    /// The most it was seen to hold (a response's `remaining`); 0 while unknown.
+    capacity: f64,
+    origin: Option<T>,
+    pos: f64,
+    level: f64,
+    /// The position the next call takes.
+    next: f64,
+    /// When a response's `remaining` last re-anchored it: the send time of
+    /// its request. Older news does not overwrite newer.
+    synced: Option<T>,
+}
+
+impl<T: Time> Bucket<T> {
+    const fn new(limit: Option<u64>) -> Bucket<T> {
+        Bucket {
+            limit,
+            capacity: 0.0,
+            origin: None,
+            pos: 0.0,
+            level: 0.0,
+            next: 0.0,
+            synced: None,
+        }
+    }
+
+    /// The position up to which the bucket will have paid by `now`; a
+    /// bucket never spent from is full, and before its anchor (a cool-down's
+    /// end) it pays nothing more.
+    fn reach(&self, now: T, rate: f64) -> f64 {
+        match self.origin {
+            Some(origin) => self.pos + self.level + now.secs_since(origin).max(0.0) * rate,
+            None => f64::INFINITY,
+        }
+    }
+
+    /// When the call at `position` costing `cost` can be paid.
+    fn turn(&self, position: f64, cost: f64, now: T, rate: f64) -> T {
+        let Some(origin) = self.origin else {
+            return now;
+        };
+        let short = position + cost - self.pos - self.level;
+        match short > 0.0 {
+            true => origin.plus_secs(short / rate),
+            false => origin,
+        }
+    }
+
+    /// Re-anchors at `now` (the same turns for every position), the unspent
+    /// level at most `capacity` while nothing is pending. An anchor still
+    /// ahead (a cool-down's end) stays.
+    fn rebase(&mut self, now: T, rate: f64, capacity: f64) {
+        if self.origin.is_some_and(|origin| origin > now) {
+            return;
+        }
+        let reach = self.reach(now, rate);
+        if reach >= self.next {
+            self.level = (reach - self.next).min(capacity);
+            self.pos = self.next;
+        } else {
+            self.level = 0.0;
+            self.pos = reach;
+        }
+        self.origin = Some(now);
+    }
+
+    /// After [`rebase`](Bucket::rebase): nothing paid before `until`; the
+    /// calls waiting keep their order behind it. With a `unit` every call
+    /// spends (one request), the first call due goes right at `until`, as the
+    /// server said it could.
+    fn hold_until(&mut self, until: T, rate: f64, unit: f64) {
+        let Some(origin) = self.origin.filter(|origin| until > *origin) else {
+            return;
+        };
+        if unit > 0.0 {
+            let first = (self.pos / unit).floor() * unit;
+            let due = self.turn(first, unit, origin, rate);
+            // Within two microseconds is a tie, on the same side in the script.
+            if due.plus_secs(2e-6) >= until {
+                return;
+            }
+            self.pos = first;
+            self.level = unit;
+        }
+        self.origin = Some(until);
+    }
+
+    /// The server's word: as its request was sent, at `at`, `remaining` was
+    /// left, everything granted by then spent.
+    fn resync(&mut self, at: T, rate: f64, remaining: f64) {
+        if self.synced.is_some_and(|synced| synced > at) {
+            return;
+        }
+        self.pos = self.reach(at, rate).min(self.next);
+        self.level = remaining;
+        self.origin = Some(at);
+        self.synced = Some(at);
+        self.capacity = self.capacity.max(remaining);
+    }
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct State<T> {
     /// Requests per second pacing allows now; `None` while nothing is known.
     rate: Option<f64>,
     /// The highest rate learning may reach: a margin below the announced limit.
     ceiling: Option<f64>,
-    /// The announced limit, per minute, as last seen.
-    limit_per_minute: Option<u64>,
-    /// Ticket `origin_ticket` goes at `origin`, each later one `1 / rate` after.
-    origin: Option<T>,
-    origin_ticket: Ticket,
-    next_ticket: Ticket,
+    /// One bucket per dimension.
+    buckets: [Bucket<T>; DIMENSIONS],
     /// No turn before this.
     cool_down_until: Option<T>,
     /// Since when a hint longer than [`LONGEST_COOL_DOWN`] holds the key: turns
@@ -105,22 +235,24 @@ pub(crate) struct State<T> {
     samples: [Option<(T, u64)>; 2],
 }
 
+/// The limits per minute a limiter starts from, per dimension (`0`: unknown).
+pub(crate) type Limits = [u32; DIMENSIONS];
+
 impl<T: Time> State<T> {
-    pub(crate) const fn new(per_minute: Option<u32>) -> State<T> {
-        let (rate, ceiling, limit) = match per_minute {
-            Some(n) if n > 0 => {
-                let ceiling = paced_below(n as u64);
-                (Some(ceiling), Some(ceiling), Some(n as u64))
-            }
-            _ => (None, None, None),
+    pub(crate) const fn new(limits: Limits) -> State<T> {
+        let (rate, ceiling) = match limits[REQUESTS] {
+            0 => (None, None),
+            n => (Some(paced_below(n as u64)), Some(paced_below(n as u64))),
         };
         State {
             rate,
             ceiling,
-            limit_per_minute: limit,
-            origin: None,
-            origin_ticket: 0,
-            next_ticket: 0,
+            buckets: [
+                Bucket::new(known(limits[REQUESTS])),
+                Bucket::new(known(limits[TOKENS])),
+                Bucket::new(known(limits[INPUT])),
+                Bucket::new(known(limits[OUTPUT])),
+            ],
             cool_down_until: None,
             probe_since: None,
             last_decrease: None,
@@ -131,11 +263,10 @@ impl<T: Time> State<T> {
         }
     }
 
-    /// Whether turns can be handed out without looking: no rate to pace at and
-    /// no cool-down that could still be running.
+    /// Whether turns can be handed out without looking: nothing paces and no
+    /// cool-down could still be running.
     pub(crate) fn is_idle(&self, now: T) -> bool {
-        self.rate.is_none()
-            && self.probe_since.is_none()
+        (0..DIMENSIONS).all(|d| self.pace(d).is_none())
             && self.cool_down_until.is_none_or(|until| until <= now)
     }
 
@@ -150,9 +281,14 @@ impl<T: Time> State<T> {
         self.cool_down_until
     }
 
-    /// The announced limit per minute, as last seen or seeded.
+    /// The announced request limit per minute, as last seen or given.
     pub(crate) fn limit_per_minute(&self) -> Option<u64> {
-        self.limit_per_minute
+        self.buckets[REQUESTS].limit
+    }
+
+    /// The limit per minute of each dimension, as last seen or given.
+    pub(crate) fn limits(&self) -> [Option<u64>; DIMENSIONS] {
+        [0, 1, 2, 3].map(|d| self.buckets[d].limit)
     }
 
     pub(crate) fn rate(&self) -> Option<f64> {
@@ -168,81 +304,109 @@ impl<T: Time> State<T> {
             .map_or(Duration::ZERO, |until| until.saturating_duration_since(now))
     }
 
-    fn interval(&self) -> Duration {
-        let paced = match self.rate {
-            Some(rate) => Duration::try_from_secs_f64(1.0 / rate).unwrap_or(LONGEST_INTERVAL),
-            None => Duration::ZERO,
-        };
-        match self.probe_since {
-            // One probe per span while a long hint holds the key.
-            Some(_) => paced.max(LONGEST_COOL_DOWN),
-            None => paced,
+    /// How fast dimension `d` refills, in its units per second; `None`: it
+    /// does not pace. Requests: the adaptive rate, one per minute at most
+    /// while probing; tokens: a margin below the announced limit.
+    fn pace(&self, d: usize) -> Option<f64> {
+        if d != REQUESTS {
+            return self.buckets[d].limit.map(paced_below);
+        }
+        let probe = 1.0 / LONGEST_COOL_DOWN.as_secs_f64();
+        match (self.probe_since, self.rate) {
+            (Some(_), rate) => Some(rate.map_or(probe, |rate| rate.min(probe))),
+            (None, rate) => rate,
         }
     }
 
-    /// When `ticket` may go by the schedule alone.
-    fn scheduled(&self, ticket: Ticket, now: T) -> T {
-        let origin = self.origin.unwrap_or(now);
-        let ahead = ticket.saturating_sub(self.origin_ticket);
-        let ahead = u32::try_from(ahead).unwrap_or(u32::MAX);
-        origin
-            .checked_add(self.interval().saturating_mul(ahead))
-            .unwrap_or_else(|| origin.saturating_add(LONGEST_INTERVAL))
+    /// The most a bucket holds while nothing is pending: what a response
+    /// showed it holding, else one request, or a second's worth of tokens.
+    fn capacity(&self, d: usize, rate: f64) -> f64 {
+        let bucket = &self.buckets[d];
+        match (bucket.capacity > 0.0, d) {
+            (true, _) => bucket.capacity,
+            (false, REQUESTS) => 1.0,
+            (false, _) => rate,
+        }
     }
 
-    /// When `ticket` may go: its place in the schedule, and not before the cool-down.
-    pub(crate) fn turn_at(&self, ticket: Ticket, now: T) -> T {
-        let scheduled = self.scheduled(ticket, now);
-        self.cool_down_until
-            .map_or(scheduled, |until| scheduled.max(until))
+    /// What every call spends in dimension `d`: one request; tokens vary.
+    fn unit(d: usize) -> f64 {
+        if d == REQUESTS { 1.0 } else { 0.0 }
     }
 
-    /// When a caller arriving at `now` would get its turn.
+    fn rebase(&mut self, d: usize, now: T) {
+        if let Some(rate) = self.pace(d) {
+            let capacity = self.capacity(d, rate);
+            self.buckets[d].rebase(now, rate, capacity);
+        }
+    }
+
+    /// When a call at `ticket` costing `cost` may go: every dimension paid,
+    /// and not before the cool-down.
+    pub(crate) fn turn_at(&self, ticket: &Ticket, cost: &Amounts, now: T) -> T {
+        let mut at = now;
+        for d in 0..DIMENSIONS {
+            if let Some(rate) = self.pace(d).filter(|_| cost[d] > 0.0) {
+                at = at.max(self.buckets[d].turn(ticket[d], cost[d], now, rate));
+            }
+        }
+        self.cool_down_until.map_or(at, |until| at.max(until))
+    }
+
+    /// When a call arriving at `now` costing one request would get its turn.
     pub(crate) fn next_turn(&self, now: T) -> T {
         if self.is_idle(now) {
             return now;
         }
-        self.turn_at(self.next_ticket, now).max(now)
+        let ticket = [0, 1, 2, 3].map(|d| self.buckets[d].next);
+        self.turn_at(&ticket, &ONE_REQUEST, now).max(now)
     }
 
-    /// A ticket for a caller arriving at `now`, and when to look again; or, if
-    /// its turn surely comes after `latest`, how long it would have had to wait,
-    /// and no ticket is taken.
+    /// A ticket for a call arriving at `now` costing `cost`, and when to look
+    /// again; or, if its turn surely comes after `latest`, how long it would
+    /// have had to wait, and no ticket is taken.
     pub(crate) fn reserve(
         &mut self,
         now: T,
         latest: T,
+        cost: &Amounts,
         successes: u64,
     ) -> Result<(Ticket, Check<T>), Duration> {
         self.sample(now, successes);
-        let ticket = self.next_ticket;
-        if self.origin.is_none() || self.scheduled(ticket, now) < now {
-            // An idle spell saves up no burst: the schedule restarts now.
-            self.origin = Some(now);
-            self.origin_ticket = ticket;
+        for d in 0..DIMENSIONS {
+            // An idle spell saves up no more than the bucket holds.
+            if let Some(rate) = self.pace(d)
+                && self.buckets[d].reach(now, rate) >= self.buckets[d].next
+            {
+                self.rebase(d, now);
+            }
         }
-        match self.check(ticket, now, latest) {
+        let ticket = [0, 1, 2, 3].map(|d| self.buckets[d].next);
+        match self.check(&ticket, cost, now, latest) {
             Check::TooLate(wait) => Err(wait),
             check => {
-                self.next_ticket += 1;
+                for (bucket, cost) in self.buckets.iter_mut().zip(cost) {
+                    bucket.next += cost;
+                }
                 Ok((ticket, check))
             }
         }
     }
 
-    /// Whether `ticket`'s turn has come at `now`; else when to look again, or
-    /// that it cannot come by `latest`. A cool-down is the server's word and
-    /// the rate at its ceiling cannot rise, so past `latest` by either, the
-    /// caller gives up at once; a queue paced at a rate still climbing can
-    /// shorten, so its callers wait — up to `latest` — and look again.
-    pub(crate) fn check(&self, ticket: Ticket, now: T, latest: T) -> Check<T> {
-        let at = self.turn_at(ticket, now);
+    /// Whether the call at `ticket` may go at `now`; else when to look again,
+    /// or that it cannot by `latest`. A cool-down is the server's word, and a
+    /// request rate at its ceiling and token rates cannot rise, so past
+    /// `latest` by any of them the caller gives up at once; a queue paced at
+    /// a request rate still climbing can shorten, so its callers wait — up to
+    /// `latest` — and look again.
+    pub(crate) fn check(&self, ticket: &Ticket, cost: &Amounts, now: T, latest: T) -> Check<T> {
+        let at = self.turn_at(ticket, cost, now);
         if at <= now {
             return Check::Go;
         }
-        let sure = self.cool_down_until.is_some_and(|until| until > latest)
-            || self.probe_since.is_some()
-            || self.rate.is_some_and(|rate| Some(rate) == self.ceiling);
+        let climbing =
+            self.probe_since.is_none() && self.rate.is_some_and(|rate| Some(rate) != self.ceiling);
+        let sure = self.cool_down_until.is_some_and(|until| until > latest) || !climbing;
         if at > latest && (sure || now >= latest) {
             return Check::TooLate(at.saturating_duration_since(now));
         }
@@ -250,36 +414,17 @@ impl<T: Time> State<T> {
     }
 
     /// A caller gives its ticket back unused: when it was the last one handed
-    /// out, the slot goes to the next arrival instead of staying empty.
-    pub(crate) fn release(&mut self, ticket: Ticket) {
-        if ticket + 1 == self.next_ticket && ticket >= self.origin_ticket {
-            self.next_ticket = ticket;
+    /// out and is still to be paid, its place goes to the next arrival.
+    pub(crate) fn release(&mut self, ticket: &Ticket, cost: &Amounts) {
+        let last = (0..DIMENSIONS).all(|d| {
+            let bucket = &self.buckets[d];
+            ticket[d] + cost[d] == bucket.next && ticket[d] >= bucket.pos
+        });
+        if last {
+            for (bucket, position) in self.buckets.iter_mut().zip(ticket) {
+                bucket.next = *position;
+            }
         }
-    }
-
-    /// The first ticket whose turn has not come by `now`.
-    fn first_pending(&self, now: T) -> Ticket {
-        let interval = self.interval().as_nanos();
-        let origin = self.origin.unwrap_or(now);
-        let passed = match now.checked_duration_since(origin) {
-            None => 0,
-            Some(_) if interval == 0 => return self.next_ticket,
-            Some(since) => since.as_nanos().div_ceil(interval),
-        };
-        let passed = u64::try_from(passed).unwrap_or(u64::MAX);
-        self.origin_ticket
-            .saturating_add(passed)
-            .min(self.next_ticket)
-    }
-
-    /// Re-anchors the schedule at the first pending ticket, no earlier than
-    /// `not_before`, so a cool-down or a new rate applies to those still
-    /// waiting in their arrival order.
-    fn rebase(&mut self, now: T, not_before: Option<T>) {
-        let pending = self.first_pending(now);
-        let at = self.scheduled(pending, now).max(now);
-        self.origin = Some(not_before.map_or(at, |nb| at.max(nb)));
-        self.origin_ticket = pending;
     }
 
     /// The floor: 0.5 requests a second, or the announced limit's pace if lower.
@@ -296,11 +441,23 @@ impl<T: Time> State<T> {
         if self.rate == Some(rate) {
             return;
         }
-        self.rebase(now, None);
+        self.rebase(REQUESTS, now);
         if self.rate.is_none_or(|old| rate < old) {
             self.last_decrease = Some(now);
         }
+        let started = self.pace(REQUESTS).is_none();
         self.rate = Some(rate);
+        if started {
+            self.hold_for_cool_down(REQUESTS, now);
+        }
+    }
+
+    /// A dimension that starts pacing during a cool-down pays nothing before
+    /// its end either.
+    fn hold_for_cool_down(&mut self, d: usize, now: T) {
+        if let Some(until) = self.cool_down_until.filter(|until| *until > now) {
+            self.hold(d, now, until);
+        }
     }
 
     /// No turn for `wait`; those already waiting keep their order behind it.
@@ -308,30 +465,44 @@ impl<T: Time> State<T> {
     /// then lets one probe through per span, until one succeeds.
     pub(crate) fn cool_down(&mut self, now: T, wait: Duration) {
         if wait > LONGEST_COOL_DOWN && self.probe_since.is_none() {
-            // Re-anchored at the old interval before the probe's takes over.
-            self.rebase(now, None);
+            // Re-anchored at the old pace before the probe's takes over.
+            self.rebase(REQUESTS, now);
             self.probe_since = Some(now);
         }
         let until = now.saturating_add(wait.min(LONGEST_COOL_DOWN));
         if self.cool_down_until.is_some_and(|current| current >= until) {
             return;
         }
-        self.rebase(now, Some(until));
+        for d in 0..DIMENSIONS {
+            self.hold(d, now, until);
+        }
         self.cool_down_until = Some(until);
+    }
+
+    /// Re-anchors dimension `d` at `now` and pays nothing in it before `until`.
+    fn hold(&mut self, d: usize, now: T, until: T) {
+        if let Some(rate) = self.pace(d) {
+            let capacity = self.capacity(d, rate);
+            let bucket = &mut self.buckets[d];
+            bucket.rebase(now, rate, capacity);
+            bucket.hold_until(until, rate, Self::unit(d));
+        }
     }
 
     /// Takes in what a process knows (see [`Seed`]): what the store's script
     /// does, mirrored for the tests that compare the two.
     #[cfg(all(test, feature = "redis"))]
     pub(crate) fn seed(&mut self, now: T, seed: &Seed) {
-        if let Some(limit) = seed.limit
-            && (self.limit_per_minute.is_none()
-                || (seed.learned && self.limit_per_minute != Some(limit)))
-        {
-            self.learn_limit(now, limit);
+        for (d, limit) in seed.limits.iter().enumerate() {
+            let current = self.buckets[d].limit;
+            if let Some(limit) = *limit
+                && (current.is_none() || (seed.learned && current != Some(limit)))
+            {
+                self.learn(d, now, limit);
+            }
         }
         if seed.probing && self.probe_since.is_none() {
-            self.rebase(now, None);
+            self.rebase(REQUESTS, now);
             self.probe_since = Some(now);
         }
         if let Some(cool) = seed.cool.filter(|c| !c.is_zero()) {
@@ -342,25 +513,32 @@ impl<T: Time> State<T> {
         }
     }
 
-    /// The schedule starts no sooner than `busy` from now: another queue (the
-    /// fleet's, as last read; this process's own) runs until then.
+    /// The request schedule starts no sooner than `busy` from now: another
+    /// queue (the fleet's, as last read; this process's own) runs until then.
     #[cfg(feature = "redis")]
     pub(crate) fn push_back(&mut self, now: T, busy: Duration) {
-        if busy.is_zero() || self.rate.is_none() {
+        let Some(rate) = self.pace(REQUESTS) else {
+            return;
+        };
+        if busy.is_zero() {
             return;
         }
-        let not_before = now.saturating_add(busy);
-        if self.scheduled(self.next_ticket, now) < not_before {
-            self.rebase(now, Some(not_before));
+        let until = now.saturating_add(busy);
+        let capacity = self.capacity(REQUESTS, rate);
+        let bucket = &mut self.buckets[REQUESTS];
+        if bucket.turn(bucket.next, 1.0, now, rate) < until {
+            bucket.rebase(now, rate, capacity);
+            bucket.hold_until(until, rate, 1.0);
         }
     }
 
     /// Probing ends: those waiting go from `now` at the pacing rate again.
     fn end_probe(&mut self, now: T) {
-        let pending = self.first_pending(now);
+        self.rebase(REQUESTS, now);
         self.probe_since = None;
-        self.origin = Some(now);
-        self.origin_ticket = pending;
+        let bucket = &mut self.buckets[REQUESTS];
+        bucket.pos = bucket.pos.floor();
+        bucket.level = bucket.level.max(1.0);
     }
 
     /// Whether `sent` answers a probe: a request sent since probing began.
@@ -368,24 +546,55 @@ impl<T: Time> State<T> {
         matches!((self.probe_since, sent), (Some(since), Some(sent)) if sent >= since)
     }
 
-    /// Forgets what was learned — cool-down, probing, rate, episodes — and
-    /// starts again from `per_minute` (the limit given at construction).
-    /// Tickets already handed out keep their order, paced afresh from `now`.
-    pub(crate) fn clear(&mut self, now: T, per_minute: Option<u32>) {
-        let pending = self.first_pending(now);
-        let next_ticket = self.next_ticket;
-        *self = State::new(per_minute);
-        self.origin = Some(now);
-        self.origin_ticket = pending;
-        self.next_ticket = next_ticket;
+    /// Forgets what was learned — cool-down, probing, rate, episodes, limits
+    /// learned — and starts again from `limits` (those given at
+    /// construction). Tickets already handed out keep their order, paced
+    /// afresh from `now`.
+    pub(crate) fn clear(&mut self, now: T, limits: Limits) {
+        self.rebase(REQUESTS, now);
+        let first = self.buckets[REQUESTS].pos.floor();
+        let next: Amounts = [0, 1, 2, 3].map(|d| self.buckets[d].next);
+        *self = State::new(limits);
+        for (bucket, next) in self.buckets.iter_mut().zip(next) {
+            bucket.next = next;
+        }
+        // The first caller waiting goes now, the others paced behind it;
+        // the token buckets start full.
+        let requests = &mut self.buckets[REQUESTS];
+        requests.origin = Some(now);
+        requests.pos = first;
+        requests.level = 1.0;
     }
 
-    /// The limit a server announced, per minute: pacing stays a margin below it.
-    pub(crate) fn learn_limit(&mut self, now: T, per_minute: u64) {
-        if per_minute == 0 || self.limit_per_minute == Some(per_minute) {
+    /// The limit a server announced for dimension `d`, per minute: pacing
+    /// stays a margin below it.
+    pub(crate) fn learn(&mut self, d: usize, now: T, per_minute: u64) {
+        if d == REQUESTS {
+            return self.learn_limit(now, per_minute);
+        }
+        if per_minute == 0 || self.buckets[d].limit == Some(per_minute) {
             return;
         }
-        self.limit_per_minute = Some(per_minute);
+        let started = self.pace(d).is_none();
+        self.rebase(d, now);
+        self.buckets[d].limit = Some(per_minute);
+        // A lower limit holds less: no more than its own second's worth.
+        let rate = paced_below(per_minute);
+        let capacity = self.capacity(d, rate);
+        let bucket = &mut self.buckets[d];
+        bucket.level = bucket.level.min(capacity);
+        if started {
+            self.hold_for_cool_down(d, now);
+        }
+    }
+
+    /// The request limit a server announced, per minute: pacing stays a
+    /// margin below it.
+    pub(crate) fn learn_limit(&mut self, now: T, per_minute: u64) {
+        if per_minute == 0 || self.buckets[REQUESTS].limit == Some(per_minute) {
+            return;
+        }
+        self.buckets[REQUESTS].limit = Some(per_minute);
         let ceiling = paced_below(per_minute);
         self.ceiling = Some(ceiling);
         let rate = match self.rate {
@@ -396,10 +605,30 @@ impl<T: Time> State<T> {
         self.set_rate(now, rate);
     }
 
+    /// A response's word on dimension `d`: `remaining` was left when its
+    /// request was sent, at `at`. With the limit known, the bucket is
+    /// re-anchored there — `remaining: 0` then means the next call waits for
+    /// its cost to refill, not for the bucket to be full; with no limit known
+    /// it tells nothing to pace by (a reset, if any, is a cool-down).
+    pub(crate) fn resync(&mut self, d: usize, now: T, at: T, remaining: u64) {
+        if let Some(rate) = self.pace(d) {
+            self.buckets[d].resync(at, rate, remaining as f64);
+            // The server's word is as of `at`; a cool-down running still holds.
+            self.hold_for_cool_down(d, now);
+        }
+    }
+
     /// What an attempt that took its turn at `sent` (`None`: no schedule was
-    /// running then) came back with, at `now`; `successes` is the count of
-    /// successes so far, kept outside the lock.
-    pub(crate) fn record(&mut self, now: T, sent: Option<T>, outcome: Outcome, successes: u64) {
+    /// running then) and cost `cost` came back with, at `now`; `successes` is
+    /// the count of successes so far, kept outside the lock.
+    pub(crate) fn record(
+        &mut self,
+        now: T,
+        sent: Option<T>,
+        cost: &Amounts,
+        outcome: Outcome,
+        successes: u64,
+    ) {
         self.sample(now, successes);
         match outcome {
             Outcome::Success => {
@@ -413,6 +642,7 @@ impl<T: Time> State<T> {
             }
             Outcome::Overloaded(hint) => self.cool_down(now, hint),
             Outcome::Throttle(hint) => {
+                self.refund(sent, cost);
                 if let Some(hint) = hint {
                     if hint <= LONGEST_COOL_DOWN && self.answers_probe(sent) {
                         // The server's newer word is a short wait: no more probing.
@@ -427,26 +657,53 @@ impl<T: Time> State<T> {
                     (Some(_), None) => false,
                 };
                 if new_episode {
-                    self.decrease(now, successes);
+                    self.decrease(now, successes, hint);
                 }
             }
         }
     }
 
+    /// A refused call's tokens were never spent: given back, in every token
+    /// dimension not re-anchored by a response since it was sent (whose
+    /// `remaining` already counts them unspent).
+    fn refund(&mut self, sent: Option<T>, cost: &Amounts) {
+        for d in [TOKENS, INPUT, OUTPUT] {
+            let bucket = &mut self.buckets[d];
+            let news =
+                matches!((bucket.synced, sent), (Some(synced), Some(sent)) if synced >= sent);
+            if cost[d] > 0.0 && !news {
+                bucket.pos -= cost[d];
+            }
+        }
+    }
+
     /// One throttle episode: the rate drops to β of what it was (of the rate
-    /// the server was seen admitting, when no rate was known yet).
-    fn decrease(&mut self, now: T, successes: u64) {
+    /// the server was seen admitting, when no rate was known yet). With
+    /// nothing admitted yet there is nothing to scale: a probing pace starts
+    /// instead — one request per `hint` (the server's time to its next
+    /// one), or the floor — so that the callers released after the cool-down
+    /// go out spread, not together, and successes climb it from there.
+    fn decrease(&mut self, now: T, successes: u64, hint: Option<Duration>) {
         let current = self
             .rate
             .unwrap_or_else(|| self.admitted_rate(now, successes));
-        if current <= 0.0 {
-            // Nothing admitted yet, so nothing to scale: the cool-down alone
-            // holds callers back, and the episode starts with the first success.
+        if current <= 0.0 && hint.is_some_and(|hint| hint > LONGEST_COOL_DOWN) {
+            // A long hint probes the key its own way: one call a minute.
             return;
         }
         self.episodes += 1;
-        self.last_max = current;
         self.last_throttle = Some(now);
+        if current <= 0.0 {
+            let probing = hint
+                .map(|hint| hint.as_secs_f64())
+                .filter(|secs| *secs > 0.0)
+                .map_or(FLOOR, |secs| (1.0 / secs).max(FLOOR));
+            self.last_max = probing;
+            self.set_rate(now, probing);
+            self.last_decrease = Some(now);
+            return;
+        }
+        self.last_max = current;
         self.set_rate(now, current * BETA);
         // Counted even when already at the floor: later throttles answering
         // requests sent before now are this episode's.
@@ -505,18 +762,28 @@ impl<T: Time> State<T> {
 
 #[cfg(feature = "redis")]
 impl State<super::time::Micros> {
-    /// The state as the Redis script keeps it: a hash of numbers, absent for `None`.
+    /// The state as the Redis script keeps it: a hash of numbers, absent for
+    /// `None`; a bucket's fields carry its dimension's prefix (`r`, `t`, `i`, `o`).
     pub(crate) fn from_fields(field: impl Fn(&str) -> Option<f64>) -> Self {
         use super::time::Micros;
         let time = |name: &str| field(name).map(|v| Micros(v as u64));
         let pair = |t: &str, c: &str| Some((time(t)?, field(c)? as u64));
+        let bucket = |d: &str| {
+            let named = |name: &str| format!("{d}{name}");
+            Bucket {
+                limit: field(&named("lim")).map(|v| v as u64),
+                capacity: field(&named("cap")).unwrap_or(0.0),
+                origin: time(&named("org")),
+                pos: field(&named("pos")).unwrap_or(0.0),
+                level: field(&named("lvl")).unwrap_or(0.0),
+                next: field(&named("nxt")).unwrap_or(0.0),
+                synced: time(&named("syn")),
+            }
+        };
         State {
             rate: field("rate"),
             ceiling: field("ceiling"),
-            limit_per_minute: field("limit").map(|v| v as u64),
-            origin: time("origin"),
-            origin_ticket: field("oticket").map_or(0, |v| v as u64),
-            next_ticket: field("nticket").map_or(0, |v| v as u64),
+            buckets: [bucket("r"), bucket("t"), bucket("i"), bucket("o")],
             cool_down_until: time("cool"),
             probe_since: time("probe"),
             last_decrease: time("ldec"),
@@ -531,26 +798,42 @@ impl State<super::time::Micros> {
 #[cfg(all(test, feature = "redis"))]
 impl State<super::time::Micros> {
     /// Every field, by the script's names: what the Lua-vs-Rust test compares.
-    pub(crate) fn fields(&self) -> Vec<(&'static str, Option<f64>)> {
+    pub(crate) fn fields(&self) -> Vec<(String, Option<f64>)> {
         let time = |t: Option<super::time::Micros>| t.map(|t| t.0 as f64);
-        vec![
-            ("rate", self.rate),
-            ("ceiling", self.ceiling),
-            ("limit", self.limit_per_minute.map(|v| v as f64)),
-            ("origin", time(self.origin)),
-            ("oticket", Some(self.origin_ticket as f64)),
-            ("nticket", Some(self.next_ticket as f64)),
-            ("cool", time(self.cool_down_until)),
-            ("probe", time(self.probe_since)),
-            ("ldec", time(self.last_decrease)),
-            ("lmax", Some(self.last_max)),
-            ("lthr", time(self.last_throttle)),
-            ("episodes", Some(self.episodes as f64)),
-        ]
+        let mut fields = vec![
+            ("rate".to_string(), self.rate),
+            ("ceiling".into(), self.ceiling),
+            ("cool".into(), time(self.cool_down_until)),
+            ("probe".into(), time(self.probe_since)),
+            ("ldec".into(), time(self.last_decrease)),
+            ("lmax".into(), Some(self.last_max)),
+            ("lthr".into(), time(self.last_throttle)),
+            ("episodes".into(), Some(self.episodes as f64)),
+        ];
+        for (d, bucket) in ["r", "t", "i", "o"].iter().zip(&self.buckets) {
+            fields.extend([
+                (format!("{d}lim"), bucket.limit.map(|v| v as f64)),
+                (format!("{d}cap"), Some(bucket.capacity)),
+                (format!("{d}org"), time(bucket.origin)),
+                (format!("{d}pos"), Some(bucket.pos)),
+                (format!("{d}lvl"), Some(bucket.level)),
+                (format!("{d}nxt"), Some(bucket.next)),
+                (format!("{d}syn"), time(bucket.synced)),
+            ]);
+        }
+        fields
     }
 }
 
-/// The pacing rate for a limit of `per_minute`, in requests per second.
+/// A limit given at construction: `0` is none.
+const fn known(per_minute: u32) -> Option<u64> {
+    match per_minute {
+        0 => None,
+        n => Some(n as u64),
+    }
+}
+
+/// The pacing rate for a limit of `per_minute`, in its units per second.
 const fn paced_below(per_minute: u64) -> f64 {
     per_minute as f64 / 60.0 * MARGIN
 }
@@ -567,10 +850,12 @@ mod tests {
     #[test]
     fn unknown_rate_hands_out_turns_at_once() {
         let t0 = Instant::now();
-        let mut state = State::new(None);
+        let mut state = State::new([0; 4]);
         for _ in 0..5 {
             assert_eq!(
-                state.reserve(t0, t0, 0).map(|(_, check)| check),
+                state
+                    .reserve(t0, t0, &ONE_REQUEST, 0)
+                    .map(|(_, check)| check),
                 Ok(Check::Go)
             );
         }
@@ -581,12 +866,15 @@ mod tests {
     fn a_known_limit_spaces_turns_in_arrival_order() {
         let t0 = Instant::now();
         // 600 a minute is 10 a second; paced at 95% of it.
-        let mut state = State::new(Some(600));
+        let mut state = State::new([600, 0, 0, 0]);
         let far = t0 + Duration::from_secs(60);
         let tickets: Vec<Ticket> = (0..4)
-            .map(|_| state.reserve(t0, far, 0).unwrap().0)
+            .map(|_| state.reserve(t0, far, &ONE_REQUEST, 0).unwrap().0)
             .collect();
-        let turns: Vec<Instant> = tickets.iter().map(|&t| state.turn_at(t, t0)).collect();
+        let turns: Vec<Instant> = tickets
+            .iter()
+            .map(|t| state.turn_at(t, &ONE_REQUEST, t0))
+            .collect();
         let interval = Duration::from_secs_f64(1.0 / 9.5);
         for (i, at) in turns.iter().enumerate() {
             assert_eq!(*at, t0 + interval * i as u32);
@@ -596,24 +884,24 @@ mod tests {
     #[test]
     fn a_cool_down_moves_those_waiting_behind_it_in_order() {
         let t0 = Instant::now();
-        let mut state = State::new(Some(600));
+        let mut state = State::new([600, 0, 0, 0]);
         let far = t0 + Duration::from_secs(60);
         let tickets: Vec<Ticket> = (0..3)
-            .map(|_| state.reserve(t0, far, 0).unwrap().0)
+            .map(|_| state.reserve(t0, far, &ONE_REQUEST, 0).unwrap().0)
             .collect();
         state.cool_down(t0 + ms(1), Duration::from_secs(2));
         let at: Vec<Instant> = tickets
             .iter()
-            .map(|&t| state.turn_at(t, t0 + ms(1)))
+            .map(|t| state.turn_at(t, &ONE_REQUEST, t0 + ms(1)))
             .collect();
         let interval = Duration::from_secs_f64(1.0 / 9.5);
         // Ticket 0 had gone at t0; the two still waiting restart after the cool-down.
         assert_eq!(at[1], t0 + ms(2001));
         assert_eq!(at[2], t0 + ms(2001) + interval);
         // A new arrival queues behind them.
-        let (next, _) = state.reserve(t0 + ms(2), far, 0).unwrap();
+        let (next, _) = state.reserve(t0 + ms(2), far, &ONE_REQUEST, 0).unwrap();
         assert_eq!(
-            state.turn_at(next, t0 + ms(2)),
+            state.turn_at(&next, &ONE_REQUEST, t0 + ms(2)),
             t0 + ms(2001) + interval * 2
         );
     }
@@ -621,13 +909,13 @@ mod tests {
     #[test]
     fn a_turn_past_the_bound_takes_no_ticket() {
         let t0 = Instant::now();
-        let mut state = State::new(None);
+        let mut state = State::new([0; 4]);
         state.cool_down(t0, Duration::from_secs(5));
         assert_eq!(
-            state.reserve(t0, t0 + ms(100), 0),
+            state.reserve(t0, t0 + ms(100), &ONE_REQUEST, 0),
             Err(Duration::from_secs(5))
         );
-        assert_eq!(state.next_ticket, 0);
+        assert_eq!(state.buckets[REQUESTS].next, 0.0);
     }
 
     #[test]
@@ -635,25 +923,25 @@ mod tests {
         let t0 = Instant::now();
         let latest = t0 + Duration::from_secs(1);
         // Known limit, at the ceiling: the fifteenth caller's turn is surely late.
-        let mut known = State::new(Some(600));
+        let mut known = State::new([600, 0, 0, 0]);
         let late = (0..15)
-            .map(|_| known.reserve(t0, latest, 0))
+            .map(|_| known.reserve(t0, latest, &ONE_REQUEST, 0))
             .last()
             .unwrap();
         assert!(matches!(late, Err(wait) if wait > Duration::from_secs(1)));
         // A rate learned from a throttle may climb: the caller waits and looks again.
-        let mut learned = State::new(None);
-        let _ = learned.reserve(t0, t0, 0);
-        learned.record(t0, None, Outcome::Success, 1);
-        learned.record(t0, Some(t0), Outcome::Throttle(None), 1);
+        let mut learned = State::new([0; 4]);
+        let _ = learned.reserve(t0, t0, &ONE_REQUEST, 0);
+        learned.record(t0, None, &ONE_REQUEST, Outcome::Success, 1);
+        learned.record(t0, Some(t0), &ONE_REQUEST, Outcome::Throttle(None), 1);
         // One success in the first second: 70% of 1/s.
         assert!((learned.rate().unwrap() - 0.7).abs() < 1e-9);
-        let (_, _) = learned.reserve(t0, latest, 1).unwrap();
-        let (ticket, check) = learned.reserve(t0, latest, 1).unwrap();
+        let (_, _) = learned.reserve(t0, latest, &ONE_REQUEST, 1).unwrap();
+        let (ticket, check) = learned.reserve(t0, latest, &ONE_REQUEST, 1).unwrap();
         assert_eq!(check, Check::WaitUntil(t0 + RECHECK));
         // At `latest` with the turn still ahead, it gives up.
         assert!(matches!(
-            learned.check(ticket, latest, latest),
+            learned.check(&ticket, &ONE_REQUEST, latest, latest),
             Check::TooLate(_)
         ));
     }
@@ -661,26 +949,44 @@ mod tests {
     #[test]
     fn one_episode_lowers_the_rate_once() {
         let t0 = Instant::now();
-        let mut state = State::new(Some(1200));
+        let mut state = State::new([1200, 0, 0, 0]);
         let before = state.rate().unwrap();
         let sent = Some(t0);
         for i in 0..100 {
-            state.record(t0 + ms(10 + i), sent, Outcome::Throttle(None), 0);
+            state.record(
+                t0 + ms(10 + i),
+                sent,
+                &ONE_REQUEST,
+                Outcome::Throttle(None),
+                0,
+            );
         }
         assert_eq!(state.episodes(), 1);
         assert!((state.rate().unwrap() - before * BETA).abs() < 1e-9);
         // A request sent after the decrease and refused is a new episode.
-        state.record(t0 + ms(500), Some(t0 + ms(400)), Outcome::Throttle(None), 0);
+        state.record(
+            t0 + ms(500),
+            Some(t0 + ms(400)),
+            &ONE_REQUEST,
+            Outcome::Throttle(None),
+            0,
+        );
         assert_eq!(state.episodes(), 2);
     }
 
     #[test]
     fn learning_the_limit_closes_the_episode_of_the_first_wave() {
         let t0 = Instant::now();
-        let mut state = State::new(None);
+        let mut state = State::new([0; 4]);
         // The first wave went out unpaced; its first answer announces the limit.
         state.learn_limit(t0 + ms(5), 1200);
-        state.record(t0 + ms(6), None, Outcome::Throttle(Some(ms(1000))), 20);
+        state.record(
+            t0 + ms(6),
+            None,
+            &ONE_REQUEST,
+            Outcome::Throttle(Some(ms(1000))),
+            20,
+        );
         assert_eq!(
             state.episodes(),
             0,
@@ -693,9 +999,9 @@ mod tests {
     #[test]
     fn the_first_throttle_starts_from_the_admitted_rate() {
         let t0 = Instant::now();
-        let mut state = State::new(None);
-        let _ = state.reserve(t0, t0, 0);
-        state.record(t0 + ms(50), None, Outcome::Throttle(None), 20);
+        let mut state = State::new([0; 4]);
+        let _ = state.reserve(t0, t0, &ONE_REQUEST, 0);
+        state.record(t0 + ms(50), None, &ONE_REQUEST, Outcome::Throttle(None), 20);
         // 20 admitted within the first second: paced at 70% of 20/s.
         assert!((state.rate().unwrap() - 14.0).abs() < 1e-9);
     }
@@ -703,43 +1009,71 @@ mod tests {
     #[test]
     fn successes_climb_back_to_the_ceiling_and_no_further() {
         let t0 = Instant::now();
-        let mut state = State::new(Some(1200));
-        state.record(t0, Some(t0), Outcome::Throttle(None), 0);
+        let mut state = State::new([1200, 0, 0, 0]);
+        state.record(t0, Some(t0), &ONE_REQUEST, Outcome::Throttle(None), 0);
         let low = state.rate().unwrap();
-        state.record(t0 + ms(500), Some(t0 + ms(400)), Outcome::Success, 1);
+        state.record(
+            t0 + ms(500),
+            Some(t0 + ms(400)),
+            &ONE_REQUEST,
+            Outcome::Success,
+            1,
+        );
         let later = state.rate().unwrap();
         assert!(later > low, "{later} > {low}");
-        state.record(t0 + Duration::from_secs(30), Some(t0), Outcome::Success, 2);
+        state.record(
+            t0 + Duration::from_secs(30),
+            Some(t0),
+            &ONE_REQUEST,
+            Outcome::Success,
+            2,
+        );
         assert_eq!(state.rate(), Some(20.0 * MARGIN));
     }
 
     #[test]
-    fn a_throttle_before_any_success_only_cools_down() {
+    fn a_throttle_before_any_success_starts_a_probing_pace() {
         let t0 = Instant::now();
-        let mut state = State::new(None);
-        let _ = state.reserve(t0, t0, 0);
-        state.record(t0 + ms(5), None, Outcome::Throttle(Some(ms(1000))), 0);
-        assert_eq!(state.episodes(), 0);
-        assert_eq!(state.rate(), None, "nothing admitted, nothing to scale");
-        assert!(!state.is_idle(t0 + ms(1004)));
-        assert!(
-            state.is_idle(t0 + ms(1005)),
-            "idle again after the cool-down"
+        let mut state = State::new([0; 4]);
+        let _ = state.reserve(t0, t0, &ONE_REQUEST, 0);
+        let refused = Outcome::Throttle(Some(ms(1000)));
+        state.record(t0 + ms(5), None, &ONE_REQUEST, refused, 0);
+        assert_eq!(state.episodes(), 1);
+        // Nothing admitted, nothing to scale: one request per hint to start.
+        assert_eq!(state.rate(), Some(1.0));
+        // Those released after the cool-down go a second apart, not together.
+        let far = t0 + Duration::from_secs(60);
+        let turns: Vec<Instant> = (0..3)
+            .map(|_| {
+                let (ticket, _) = state.reserve(t0 + ms(10), far, &ONE_REQUEST, 0).unwrap();
+                state.turn_at(&ticket, &ONE_REQUEST, t0 + ms(10))
+            })
+            .collect();
+        assert_eq!(turns, [t0 + ms(1005), t0 + ms(2005), t0 + ms(3005)]);
+        // Successes climb from there.
+        let later = t0 + Duration::from_secs(5);
+        state.record(
+            later,
+            Some(t0 + ms(1005)),
+            &ONE_REQUEST,
+            Outcome::Success,
+            1,
         );
+        assert!(state.rate().unwrap() > 10.0, "{:?}", state.rate());
     }
 
     #[test]
     fn successes_of_the_throttled_wave_raise_its_estimate() {
         let t0 = Instant::now();
-        let mut state = State::new(None);
-        let _ = state.reserve(t0, t0, 0);
+        let mut state = State::new([0; 4]);
+        let _ = state.reserve(t0, t0, &ONE_REQUEST, 0);
         // One success, then the first refusal of the wave: 0.7 × 1/s.
-        state.record(t0 + ms(5), None, Outcome::Success, 1);
-        state.record(t0 + ms(6), None, Outcome::Throttle(None), 1);
+        state.record(t0 + ms(5), None, &ONE_REQUEST, Outcome::Success, 1);
+        state.record(t0 + ms(6), None, &ONE_REQUEST, Outcome::Throttle(None), 1);
         assert_eq!(state.episodes(), 1);
         // The rest of the wave's 20 successes arrive: the server took 20/s.
         for n in 2..=20 {
-            state.record(t0 + ms(6 + n), None, Outcome::Success, n);
+            state.record(t0 + ms(6 + n), None, &ONE_REQUEST, Outcome::Success, n);
         }
         // 70% of 20/s, and CUBIC's first few milliseconds of climbing.
         let rate = state.rate().unwrap();
@@ -752,34 +1086,44 @@ mod tests {
         let t0 = Instant::now();
         let day = Duration::from_secs(86_400);
         let minute = LONGEST_COOL_DOWN;
-        let mut state = State::new(None);
-        state.record(t0, None, Outcome::Throttle(Some(day)), 0);
+        let mut state = State::new([0; 4]);
+        state.record(t0, None, &ONE_REQUEST, Outcome::Throttle(Some(day)), 0);
         assert!(state.probing());
         assert_eq!(state.cool_down_left(t0), minute, "a minute, not a day");
         // Within the minute nobody goes, and those who cannot wait are told at once.
-        let mut far = |now: Instant| state.reserve(now, now + Duration::from_secs(3600), 0);
+        let mut far =
+            |now: Instant| state.reserve(now, now + Duration::from_secs(3600), &ONE_REQUEST, 0);
         let (probe, check) = far(t0 + ms(10)).unwrap();
         assert_eq!(check, Check::WaitUntil(t0 + ms(260)));
         let (second, _) = far(t0 + ms(20)).unwrap();
-        assert_eq!(state.turn_at(probe, t0 + ms(20)), t0 + minute);
         assert_eq!(
-            state.turn_at(second, t0 + ms(20)),
+            state.turn_at(&probe, &ONE_REQUEST, t0 + ms(20)),
+            t0 + minute
+        );
+        assert_eq!(
+            state.turn_at(&second, &ONE_REQUEST, t0 + ms(20)),
             t0 + minute * 2,
             "one per minute"
         );
         let within = t0 + ms(30);
         assert!(matches!(
-            state.reserve(within, within + Duration::from_secs(30), 0),
+            state.reserve(within, within + Duration::from_secs(30), &ONE_REQUEST, 0),
             Err(wait) if wait > Duration::from_secs(29)
         ));
         // The probe goes at the minute and succeeds: open for everyone, at once.
         let sent = t0 + minute;
-        assert_eq!(state.check(probe, sent, sent), Check::Go);
-        state.record(sent + ms(300), Some(sent), Outcome::Success, 1);
+        assert_eq!(state.check(&probe, &ONE_REQUEST, sent, sent), Check::Go);
+        state.record(
+            sent + ms(300),
+            Some(sent),
+            &ONE_REQUEST,
+            Outcome::Success,
+            1,
+        );
         assert!(!state.probing());
         assert_eq!(state.cool_down_left(sent + ms(300)), Duration::ZERO);
         assert_eq!(
-            state.check(second, sent + ms(300), sent + ms(300)),
+            state.check(&second, &ONE_REQUEST, sent + ms(300), sent + ms(300)),
             Check::Go
         );
         assert!(
@@ -792,13 +1136,14 @@ mod tests {
     fn a_refused_probe_renews_the_cool_down_from_its_own_hint() {
         let t0 = Instant::now();
         let minute = LONGEST_COOL_DOWN;
-        let mut state = State::new(Some(600));
+        let mut state = State::new([600, 0, 0, 0]);
         state.cool_down(t0, Duration::from_secs(3600));
         let probe_at = t0 + minute;
         // Refused again with a day: another minute, still probing.
         state.record(
             probe_at,
             Some(probe_at),
+            &ONE_REQUEST,
             Outcome::Throttle(Some(Duration::from_secs(86_400))),
             0,
         );
@@ -808,6 +1153,7 @@ mod tests {
         state.record(
             probe_at + ms(1),
             Some(t0 - ms(1)),
+            &ONE_REQUEST,
             Outcome::Throttle(Some(ms(500))),
             0,
         );
@@ -817,35 +1163,43 @@ mod tests {
         state.record(
             next,
             Some(next),
+            &ONE_REQUEST,
             Outcome::Throttle(Some(Duration::from_secs(2))),
             0,
         );
         assert!(!state.probing());
         assert_eq!(state.cool_down_left(next), Duration::from_secs(2));
         // A success of a request sent before probing began opens nothing either.
-        let mut again = State::new(None);
+        let mut again = State::new([0; 4]);
         again.cool_down(t0, Duration::from_secs(3600));
-        again.record(t0 + ms(5), Some(t0 - ms(5)), Outcome::Success, 1);
+        again.record(
+            t0 + ms(5),
+            Some(t0 - ms(5)),
+            &ONE_REQUEST,
+            Outcome::Success,
+            1,
+        );
         assert!(again.probing());
-        again.record(t0 + ms(6), None, Outcome::Success, 2);
+        again.record(t0 + ms(6), None, &ONE_REQUEST, Outcome::Success, 2);
         assert!(again.probing());
     }
 
     #[test]
     fn clear_forgets_what_was_learned_and_keeps_the_queue_in_order() {
         let t0 = Instant::now();
-        let mut state = State::new(Some(120));
+        let mut state = State::new([120, 0, 0, 0]);
         let far = t0 + Duration::from_secs(3600);
         state.learn_limit(t0, 600);
         state.record(
             t0,
             Some(t0),
+            &ONE_REQUEST,
             Outcome::Throttle(Some(Duration::from_secs(86_400))),
             0,
         );
-        let (first, _) = state.reserve(t0 + ms(1), far, 0).unwrap();
-        let (second, _) = state.reserve(t0 + ms(2), far, 0).unwrap();
-        state.clear(t0 + ms(3), Some(120));
+        let (first, _) = state.reserve(t0 + ms(1), far, &ONE_REQUEST, 0).unwrap();
+        let (second, _) = state.reserve(t0 + ms(2), far, &ONE_REQUEST, 0).unwrap();
+        state.clear(t0 + ms(3), [120, 0, 0, 0]);
         assert!(!state.probing());
         assert_eq!(state.cool_down_left(t0 + ms(3)), Duration::ZERO);
         assert_eq!(
@@ -854,10 +1208,16 @@ mod tests {
             "back to the construction's limit"
         );
         assert_eq!(state.episodes(), 0);
-        assert_eq!(state.check(first, t0 + ms(3), far), Check::Go);
+        assert_eq!(
+            state.check(&first, &ONE_REQUEST, t0 + ms(3), far),
+            Check::Go
+        );
         // 120 a minute paced at 1.9 a second: the second waiter follows in order.
         let interval = Duration::from_secs_f64(1.0 / 1.9);
-        assert_eq!(state.turn_at(second, t0 + ms(3)), t0 + ms(3) + interval);
+        assert_eq!(
+            state.turn_at(&second, &ONE_REQUEST, t0 + ms(3)),
+            t0 + ms(3) + interval
+        );
     }
 
     mod properties {
@@ -872,67 +1232,110 @@ mod tests {
             Throttle {
                 sent_ago_ms: u64,
                 hint_ms: Option<u64>,
+                cost: Amounts,
             },
             Overloaded {
                 hint_ms: u64,
             },
             Limit {
+                dimension: usize,
                 per_minute: u64,
+            },
+            /// A response's `remaining`, for a request sent that long ago.
+            Remaining {
+                dimension: usize,
+                sent_ago_ms: u64,
+                fraction: f64,
             },
             Reserve {
                 max_wait_ms: u64,
+                cost: Amounts,
             },
+        }
+
+        fn cost() -> impl Strategy<Value = Amounts> {
+            prop_oneof![
+                Just(ONE_REQUEST),
+                (0..5_000u32).prop_map(|t| [1.0, f64::from(t), 0.0, 0.0]),
+                (0..3_000u32, 0..2_000u32).prop_map(|(i, o)| [
+                    1.0,
+                    f64::from(i + o),
+                    f64::from(i),
+                    f64::from(o)
+                ]),
+            ]
         }
 
         fn op() -> impl Strategy<Value = Op> {
             prop_oneof![
-                (0..5_000u64).prop_map(|sent_ago_ms| Op::Success { sent_ago_ms }),
-                (0..5_000u64, proptest::option::of(0..100_000u64)).prop_map(
-                    |(sent_ago_ms, hint_ms)| Op::Throttle {
+                1 => (0..5_000u64).prop_map(|sent_ago_ms| Op::Success { sent_ago_ms }),
+                1 => (0..5_000u64, proptest::option::of(0..100_000u64), cost()).prop_map(
+                    |(sent_ago_ms, hint_ms, cost)| Op::Throttle {
                         sent_ago_ms,
-                        hint_ms
+                        hint_ms,
+                        cost,
                     }
                 ),
-                (0..100_000u64).prop_map(|hint_ms| Op::Overloaded { hint_ms }),
-                (0..100_000u64).prop_map(|per_minute| Op::Limit { per_minute }),
-                (0..120_000u64).prop_map(|max_wait_ms| Op::Reserve { max_wait_ms }),
+                1 => (0..100_000u64).prop_map(|hint_ms| Op::Overloaded { hint_ms }),
+                1 => (0..DIMENSIONS, 0..200_000u64)
+                    .prop_map(|(dimension, per_minute)| Op::Limit { dimension, per_minute }),
+                1 => (0..DIMENSIONS, 0..5_000u64, 0.0..=1.0f64).prop_map(
+                    |(dimension, sent_ago_ms, fraction)| Op::Remaining {
+                        dimension,
+                        sent_ago_ms,
+                        fraction,
+                    }
+                ),
+                2 => (0..120_000u64, cost())
+                    .prop_map(|(max_wait_ms, cost)| Op::Reserve { max_wait_ms, cost }),
             ]
         }
 
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(2000))]
 
-            /// Whatever happens, the rate stays within [floor, the learned limit],
-            /// and a turn handed out is never before now nor after its bound.
+            /// Whatever happens: the rate stays within [floor, the learned
+            /// limit]; a turn handed out is never before now nor after its
+            /// bound; a bucket never un-spends (but for a refused call's
+            /// refund) and holds no less than nothing and no more than it can.
             #[test]
-            fn the_rate_never_leaves_floor_and_limit(
+            fn the_rate_and_the_buckets_stay_within_their_bounds(
                 start_limit in proptest::option::of(1..100_000u32),
                 ops in proptest::collection::vec((0..3_000u64, op()), 1..200),
             ) {
                 let t0 = Instant::now();
-                let mut state = State::new(start_limit);
+                let mut state = State::new([start_limit.unwrap_or(0), 0, 0, 0]);
                 let mut now = t0;
                 let mut successes = 0;
                 for (dt_ms, op) in ops {
                     now += ms(dt_ms);
                     let sent = |ago| now.checked_sub(ms(ago)).filter(|&s| s >= t0);
+                    let spent: Amounts = [0, 1, 2, 3].map(|d| state.buckets[d].pos);
+                    let mut refunded = [0.0; DIMENSIONS];
                     match op {
                         Op::Success { sent_ago_ms } => {
                             successes += 1;
-                            state.record(now, sent(sent_ago_ms), Outcome::Success, successes);
+                            state.record(now, sent(sent_ago_ms), &ONE_REQUEST, Outcome::Success, successes);
                         }
-                        Op::Throttle { sent_ago_ms, hint_ms } => {
+                        Op::Throttle { sent_ago_ms, hint_ms, cost } => {
                             let outcome = Outcome::Throttle(hint_ms.map(ms));
-                            state.record(now, sent(sent_ago_ms), outcome, successes);
+                            state.record(now, sent(sent_ago_ms), &cost, outcome, successes);
+                            refunded = cost;
                         }
                         Op::Overloaded { hint_ms } => {
-                            state.record(now, None, Outcome::Overloaded(ms(hint_ms)), successes);
+                            state.record(now, None, &ONE_REQUEST, Outcome::Overloaded(ms(hint_ms)), successes);
                         }
-                        Op::Limit { per_minute } => state.learn_limit(now, per_minute),
-                        Op::Reserve { max_wait_ms } => {
+                        Op::Limit { dimension, per_minute } => state.learn(dimension, now, per_minute),
+                        Op::Remaining { dimension, sent_ago_ms, fraction } => {
+                            if let Some(limit) = state.limits()[dimension] {
+                                let at = sent(sent_ago_ms).unwrap_or(now);
+                                state.resync(dimension, now, at, (limit as f64 * fraction) as u64);
+                            }
+                        }
+                        Op::Reserve { max_wait_ms, cost } => {
                             let latest = now + ms(max_wait_ms);
-                            if let Ok((ticket, check)) = state.reserve(now, latest, successes) {
-                                prop_assert!(state.turn_at(ticket, now) >= now);
+                            if let Ok((ticket, check)) = state.reserve(now, latest, &cost, successes) {
+                                prop_assert!(state.turn_at(&ticket, &cost, now) >= now);
                                 if let Check::WaitUntil(at) = check {
                                     prop_assert!(at > now && at <= latest);
                                 }
@@ -940,7 +1343,7 @@ mod tests {
                         }
                     }
                     if let Some(rate) = state.rate() {
-                        match state.limit_per_minute {
+                        match state.limit_per_minute() {
                             Some(limit) => {
                                 let limit = limit as f64 / 60.0;
                                 let floor = FLOOR.min(limit * MARGIN);
@@ -949,6 +1352,16 @@ mod tests {
                             }
                             None => prop_assert!(rate >= FLOOR, "{rate} below the floor"),
                         }
+                    }
+                    for d in 0..DIMENSIONS {
+                        let Some(rate) = state.pace(d) else { continue };
+                        let bucket = &state.buckets[d];
+                        // A request bucket's position may drop to the whole
+                        // request a cool-down's end lets go.
+                        let slack = refunded[d] + State::<Instant>::unit(d) + 1e-6;
+                        prop_assert!(bucket.pos >= spent[d] - slack, "dimension {d} un-spent: {} after {}", bucket.pos, spent[d]);
+                        let most = state.capacity(d, rate).max(1.0);
+                        prop_assert!(bucket.level >= 0.0 && bucket.level <= most + 1e-6, "dimension {d} holds {} of {most}", bucket.level);
                     }
                 }
             }

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 /// A point in time the state machine can add durations to and compare.
 pub(crate) trait Time: Copy + Ord + Debug {
-    fn checked_add(self, duration: Duration) -> Option<Self>;
     fn checked_duration_since(self, earlier: Self) -> Option<Duration>;
 
     fn saturating_add(self, duration: Duration) -> Self;
@@ -15,13 +14,26 @@ pub(crate) trait Time: Copy + Ord + Debug {
         self.checked_duration_since(earlier)
             .unwrap_or(Duration::ZERO)
     }
+
+    /// Seconds from `earlier` to `self`, negative when `self` is earlier.
+    fn secs_since(self, earlier: Self) -> f64 {
+        match self.checked_duration_since(earlier) {
+            Some(after) => after.as_secs_f64(),
+            None => -earlier.saturating_duration_since(self).as_secs_f64(),
+        }
+    }
+
+    /// `self` plus `secs` seconds (none when negative or not a number), saturating.
+    fn plus_secs(self, secs: f64) -> Self {
+        match Duration::try_from_secs_f64(secs) {
+            Ok(wait) => self.saturating_add(wait),
+            Err(_) if secs > 0.0 => self.saturating_add(Duration::MAX),
+            Err(_) => self,
+        }
+    }
 }
 
 impl Time for Instant {
-    fn checked_add(self, duration: Duration) -> Option<Instant> {
-        Instant::checked_add(&self, duration)
-    }
-
     fn checked_duration_since(self, earlier: Instant) -> Option<Duration> {
         Instant::checked_duration_since(&self, earlier)
     }
@@ -47,10 +59,6 @@ impl Micros {
 
 #[cfg(feature = "redis")]
 impl Time for Micros {
-    fn checked_add(self, duration: Duration) -> Option<Micros> {
-        self.0.checked_add(Micros::of(duration)).map(Micros)
-    }
-
     fn checked_duration_since(self, earlier: Micros) -> Option<Duration> {
         self.0.checked_sub(earlier.0).map(Duration::from_micros)
     }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{Check, RateLimiter, Reserve, Turn, Waiter};
+use super::{Check, Cost, RateLimiter, Reserve, Turn, Waiter};
 use crate::Throttled;
 
 impl RateLimiter {
@@ -25,15 +25,37 @@ impl RateLimiter {
     /// # }
     /// ```
     pub async fn turn(&self, max_wait: Duration) -> Result<Turn, Throttled> {
+        self.turn_costing(max_wait, Cost::NONE).await
+    }
+
+    /// [`turn`](RateLimiter::turn) for a call that will spend `cost`: it
+    /// comes when every limit can pay it, in arrival order.
+    ///
+    /// ```
+    /// use retry_runtime::{Cost, Limits, RateLimiter};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// // 6,000 tokens a minute: 95 a second, a second's worth to start from.
+    /// let limiter = RateLimiter::with_limits(Limits::NONE.tokens(6_000));
+    /// let started = tokio::time::Instant::now();
+    /// limiter.turn_costing(Duration::from_secs(60), Cost::tokens(95)).await.unwrap();
+    /// limiter.turn_costing(Duration::from_secs(60), Cost::tokens(950)).await.unwrap();
+    /// // The second call waited for its 950 tokens to refill.
+    /// assert_eq!(started.elapsed().as_secs(), 10);
+    /// # }
+    /// ```
+    pub async fn turn_costing(&self, max_wait: Duration, cost: Cost) -> Result<Turn, Throttled> {
         if let Some(turn) = self.try_turn_now() {
             return Ok(turn);
         }
         #[cfg(feature = "redis")]
-        let max_wait = match self.shared_turn(max_wait).await {
+        let max_wait = match self.shared_turn(max_wait, cost).await {
             Ok(shared) => return shared,
             Err(fallback) => self.keep_place(fallback).await?,
         };
-        self.turn_slow(max_wait).await
+        self.turn_slow(max_wait, cost).await
     }
 
     /// A caller whose store stopped answering while it held a place in the
@@ -54,17 +76,18 @@ impl RateLimiter {
         Ok(fallback.left - place)
     }
 
-    async fn turn_slow(&self, max_wait: Duration) -> Result<Turn, Throttled> {
-        let (ticket, mut at, latest) = match self.reserve(max_wait) {
+    async fn turn_slow(&self, max_wait: Duration, cost: Cost) -> Result<Turn, Throttled> {
+        let cost = cost.amounts();
+        let (ticket, mut at, latest) = match self.reserve(max_wait, &cost) {
             Reserve::Free => return Ok(Turn::default()),
             Reserve::TooLate(wait) => return Err(Throttled::new(wait)),
             Reserve::Ticket(ticket, at, latest) => (ticket, at, latest),
         };
-        let waiter = Waiter::new(self, ticket);
+        let waiter = Waiter::new(self, ticket, cost);
         loop {
             // Boxed: a waiting call's future holds a pointer, not tokio's `Sleep`.
             Box::pin(tokio::time::sleep_until(at.into())).await;
-            match self.recheck(ticket, latest) {
+            match self.recheck(&ticket, &cost, latest) {
                 Check::Go => return Ok(waiter.served()),
                 Check::WaitUntil(next) => at = next,
                 Check::TooLate(wait) => return Err(Throttled::new(wait)),
