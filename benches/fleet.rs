@@ -4,8 +4,10 @@
 //! each process's own limiter and with the limiter shared through a real
 //! `redis-server` (`REDIS_URL`); then the faults: Redis killed 2 s into a
 //! sustained storm, Redis paused (SIGSTOP) for 5 s 2 s into it, in one process
-//! and across processes, and one `retry-after: 86400` in a steady load; then
-//! the cost of a shared turn on loopback.
+//! and across processes, and one `retry-after: 86400` in a steady load; token
+//! storms (OpenAI tokens a minute enforced per second and in a minute's
+//! bucket, Anthropic input and output tokens, answers that take 3 s) and a
+//! cold start of two processes; then the cost of a shared turn on loopback.
 //!
 //! Needs `redis-server` (Debian's package) and builds the `load` example first.
 
@@ -16,10 +18,69 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ai_retry::RateLimiter;
+use ai_retry_examples::anthropic::Anthropic;
+use ai_retry_examples::load;
+use ai_retry_examples::openai::OpenAi;
 use redis_server::RedisServer;
-use retry_testkit::{Config, Fault, Hint, RateLimit, TestServer};
+use retry_testkit::{Config, Fault, Hint, RateLimit, TestServer, TokenLimit};
 
 const RATE: f64 = 20.0;
+
+/// The key's server, and what the fleet's calls send it.
+#[derive(Clone)]
+struct Key {
+    server: Config,
+    /// The calls go to the Anthropic Messages API, not OpenAI's.
+    anthropic: bool,
+    /// Prompt sizes in tokens (call i's a function of i across the fleet).
+    sizes: Option<(u32, u32)>,
+}
+
+impl Key {
+    /// `RATE` requests a second, burst 1.
+    fn requests() -> Key {
+        Key {
+            server: Config::rate_limited(RateLimit::new(RATE, 1)),
+            anthropic: false,
+            sizes: None,
+        }
+    }
+
+    /// Token limits only, prompts of 200 to 2,000 tokens.
+    fn tokens(limit: TokenLimit, anthropic: bool) -> Key {
+        Key {
+            server: Config::token_limited(limit),
+            anthropic,
+            sizes: Some((200, 2000)),
+        }
+    }
+
+    /// The least time the key's limits allow the fleet's calls (N / R for
+    /// requests; for tokens, what the calls spend beyond the first bucket, at
+    /// the limit), and the answer's time once.
+    fn ideal(&self, fleet: Fleet) -> Duration {
+        let latency = self.server.latency;
+        let Some(limit) = self.server.tokens else {
+            return Duration::from_secs_f64(fleet.calls() as f64 / RATE) + latency;
+        };
+        let timeout = Duration::from_secs(1);
+        let nowhere = "http://127.0.0.1:9";
+        let costs: Vec<ai_retry::Cost> = (0..fleet.calls())
+            .map(|i| {
+                let prompt = load::prompt(i, self.sizes);
+                match self.anthropic {
+                    true => Anthropic::new(nowhere, None, "claude", timeout)
+                        .expect("client")
+                        .cost_of(&prompt),
+                    false => OpenAi::new(nowhere, None, "gpt", timeout)
+                        .expect("client")
+                        .cost_of(&prompt),
+                }
+            })
+            .collect();
+        load::token_ideal(&limit, &costs) + latency
+    }
+}
 
 /// How the fleet's processes start.
 #[derive(Clone, Copy)]
@@ -101,15 +162,35 @@ fn load_binary() -> std::path::PathBuf {
     target.join("release/examples/load")
 }
 
-fn spawn(load: &std::path::Path, fleet: Fleet, base_url: &str, redis: Option<&str>) -> Child {
+/// Process `index` of the fleet: its calls are the fleet's calls from
+/// `index × calls` on.
+fn spawn(
+    load: &std::path::Path,
+    fleet: Fleet,
+    index: usize,
+    key: &Key,
+    server: &TestServer,
+    redis: Option<&str>,
+) -> Child {
     let mut command = Command::new(load);
     command
         .args(["--calls", &fleet.calls.to_string()])
-        .env("OPENAI_API_KEY", "sk-fleet-one-key")
-        .env("OPENAI_BASE_URL", base_url)
+        .args(["--first", &(index * fleet.calls).to_string()])
         .env_remove("REDIS_URL")
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
+    match key.anthropic {
+        true => command
+            .arg("--anthropic")
+            .env("ANTHROPIC_API_KEY", "sk-fleet-one-key")
+            .env("ANTHROPIC_BASE_URL", server.anthropic_base_url()),
+        false => command
+            .env("OPENAI_API_KEY", "sk-fleet-one-key")
+            .env("OPENAI_BASE_URL", server.openai_base_url()),
+    };
+    if let Some((low, high)) = key.sizes {
+        command.args(["--prompt-tokens", &format!("{low}..{high}")]);
+    }
     if let Some(per_second) = fleet.call_arrival {
         command.args(["--arrival", &per_second.to_string()]);
     }
@@ -123,11 +204,21 @@ fn spawn(load: &std::path::Path, fleet: Fleet, base_url: &str, redis: Option<&st
 fn run(
     load: &std::path::Path,
     fleet: Fleet,
+    redis: Option<&mut RedisServer>,
+    trouble: Trouble,
+) -> Outcome {
+    run_on(load, &Key::requests(), fleet, redis, trouble)
+}
+
+/// [`run`] against `key`'s server.
+fn run_on(
+    load: &std::path::Path,
+    key: &Key,
+    fleet: Fleet,
     mut redis: Option<&mut RedisServer>,
     trouble: Trouble,
 ) -> Outcome {
-    let server = TestServer::start_in_thread(Config::rate_limited(RateLimit::new(RATE, 1)))
-        .expect("loopback server");
+    let server = TestServer::start_in_thread(key.server.clone()).expect("loopback server");
     let url = redis.as_ref().map(|r| r.url());
     let redis_pid = redis.as_ref().map(|r| r.pid());
     let start = Instant::now();
@@ -169,7 +260,7 @@ fn run(
             }
             children.push((
                 Instant::now(),
-                spawn(load, fleet, &server.openai_base_url(), url.as_deref()),
+                spawn(load, fleet, i, key, &server, url.as_deref()),
             ));
         }
         let mut outcome = Outcome {
@@ -211,7 +302,11 @@ fn quantile(runs: &[Duration], q: f64) -> Duration {
 }
 
 fn print(name: &str, store: &str, fleet: Fleet, o: &Outcome) {
-    let ideal = fleet.calls() as f64 / RATE;
+    print_against(name, store, fleet, Key::requests().ideal(fleet), o);
+}
+
+fn print_against(name: &str, store: &str, fleet: Fleet, ideal: Duration, o: &Outcome) {
+    let ideal = ideal.as_secs_f64();
     println!(
         "| {name} | {store} | {}/{} | {:.2} | {} | {:.2} s | {:.2}x | {:.2} s | {:.2} s |",
         o.ok,
@@ -284,7 +379,8 @@ fn evalsha_calls(redis: &RedisServer) -> u64 {
 }
 
 /// `cargo bench --bench fleet -- stall hint` runs only the sections named
-/// (`storm`, `kill`, `stall`, `hint`, `turn`); no name runs them all.
+/// (`storm`, `kill`, `stall`, `hint`, `tokens`, `cold`, `turn`); no name runs
+/// them all.
 fn wanted(section: &str) -> bool {
     let named: Vec<String> = std::env::args()
         .skip(1)
@@ -325,6 +421,12 @@ fn main() {
     }
     if wanted("hint") {
         day_long_hint(&load);
+    }
+    if wanted("tokens") {
+        token_storms(&load);
+    }
+    if wanted("cold") {
+        cold_start(&load);
     }
     if wanted("turn") {
         let redis = RedisServer::start();
@@ -415,4 +517,67 @@ fn day_long_hint(load: &std::path::Path) {
         fleet,
         &day,
     );
+}
+
+/// 100 processes at once, one call each, against token limits: each process
+/// its own limiter, then one shared through Redis.
+fn token_storms(load: &std::path::Path) {
+    let per_second = TokenLimit::tokens(600_000);
+    let keys = [
+        ("OpenAI 600k TPM per second", Key::tokens(per_second, false)),
+        (
+            "OpenAI 60k TPM, a minute's bucket",
+            Key::tokens(
+                TokenLimit::tokens(60_000).window(Duration::from_secs(60)),
+                false,
+            ),
+        ),
+        (
+            "Anthropic 600k in + 300k out per minute",
+            Key::tokens(TokenLimit::input_output(600_000, 300_000), true),
+        ),
+        ("OpenAI 600k TPM per second, answers in 3 s", {
+            let mut key = Key::tokens(per_second, false);
+            key.server = key.server.with_latency(Duration::from_secs(3));
+            key
+        }),
+    ];
+    let fleet = Fleet::processes(100, None);
+    println!(
+        "\nToken limits: 100 `load` processes at once, one call each, prompts of 200 to 2,000 tokens (ideal: what the calls spend beyond the first bucket, at the limit, and one answer's time)"
+    );
+    println!(
+        "| key | limiter | ok | requests / success | 429s | completion | vs ideal | p50 | p99 |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (name, key) in keys {
+        let ideal = key.ideal(fleet);
+        let alone = run_on(load, &key, fleet, None, Trouble::None);
+        print_against(name, "each process its own", fleet, ideal, &alone);
+        let mut redis = RedisServer::start();
+        let shared = run_on(load, &key, fleet, Some(&mut redis), Trouble::None);
+        print_against(name, "shared through Redis", fleet, ideal, &shared);
+    }
+}
+
+/// Two processes of 20 calls at once against a key nothing is known of yet:
+/// sharing through Redis must not make the cold start worse.
+fn cold_start(load: &std::path::Path) {
+    let two = Fleet {
+        processes: 2,
+        calls: 20,
+        arrival: None,
+        call_arrival: None,
+    };
+    println!("\nA cold start: 2 processes × 20 calls at once, nothing known of the key");
+    println!(
+        "| fleet | limiter | ok | requests / success | 429s | completion | vs ideal N/R | p50 | p99 |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let name = "2 processes × 20 calls at once";
+    let alone = run(load, two, None, Trouble::None);
+    print(name, "each process its own", two, &alone);
+    let mut redis = RedisServer::start();
+    let shared = run(load, two, Some(&mut redis), Trouble::None);
+    print(name, "shared through Redis", two, &shared);
 }

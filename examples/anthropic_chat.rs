@@ -19,12 +19,6 @@ async fn main() -> ExitCode {
 async fn run() -> Result<String, ai_retry_examples::ApiError> {
     let args = ChatArgs::parse(Provider::Anthropic, ABOUT);
     let backend = demo::backend(Provider::Anthropic, false, &args).await?;
-    let client = Anthropic::new(
-        &backend.base_url,
-        backend.api_key.clone(),
-        &backend.model,
-        backend.timeout,
-    )?
-    .max_body(backend.max_body);
+    let client = Anthropic::for_backend(&backend)?;
     client.chat(&args.prompt()).await
 }

@@ -216,6 +216,8 @@ where
     R: HttpAnswer,
     BoxError: From<R::ReadError>,
 {
+    // What the answer's headers say was true when the request was admitted.
+    let sent_at = RateLimiter::now();
     let answer = match sent.await {
         Ok(answer) => answer,
         Err(error) => {
@@ -224,7 +226,7 @@ where
         }
     };
     if let Some(limiter) = limiter {
-        limiter.observe(answer.headers());
+        limiter.observe_at(answer.headers(), sent_at);
     }
     if (200..300).contains(&answer.status()) {
         return Ok(match max_body {
@@ -240,7 +242,7 @@ where
             };
             Err(HttpFailure::Answered {
                 class: http::classify(response.status().as_u16(), response.headers(), &body.bytes),
-                retry_after: http::server_hint(response.headers()),
+                retry_after: http::server_hint_in(response.headers(), &body.bytes),
                 message: crate::message::capped_message(&body),
                 response: Box::new(response),
             })

@@ -61,7 +61,7 @@ impl ApiError {
         ApiError::Status {
             status,
             class: http::classify(status, headers, body),
-            retry_after: http::server_hint(headers),
+            retry_after: http::server_hint_in(headers, body),
             message: error_message(body),
         }
     }
@@ -72,7 +72,7 @@ impl ApiError {
         ApiError::Status {
             status,
             class: http::classify(status, headers, &body.bytes),
-            retry_after: http::server_hint(headers),
+            retry_after: http::server_hint_in(headers, &body.bytes),
             message: capped_message(body),
         }
     }

@@ -62,6 +62,10 @@ async fn asynchronous_limited(n: u64) -> io::Result<u64> {
 #[test]
 fn an_idle_limiter_allocates_nothing_either() {
     with_runtime(|| {
+        // A limiter is idle once an answer came back with no limit to pace
+        // by: its first call is first contact, a paced turn (which may
+        // allocate, as every wait does).
+        assert_eq!(blocking_limited(0).unwrap(), 0);
         let n = allocations_in(|| {
             for i in 0..1000 {
                 assert_eq!(blocking_limited(i).unwrap(), i * 2);

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ai_retry::{RateLimiter, retry};
+use ai_retry::{Cost, RateLimiter, retry};
 use serde_json::{Value, json};
 
 use crate::{
@@ -13,6 +13,9 @@ use crate::{
 
 /// The API version this client speaks.
 const ANTHROPIC_VERSION: &str = "2023-06-01";
+/// The most an answer may be: Anthropic requires it, and counts it against
+/// the key's output-token limit up front.
+const MAX_TOKENS: u32 = 1024;
 
 /// A chat client for `{base_url}/v1/messages`.
 #[derive(Debug, Clone)]
@@ -45,6 +48,17 @@ impl Anthropic {
         })
     }
 
+    /// A client for a demo's backend: its URL, key, model, timeout and answer limit.
+    pub fn for_backend(backend: &crate::demo::Backend) -> Result<Anthropic, ApiError> {
+        let client = Anthropic::new(
+            &backend.base_url,
+            backend.api_key.clone(),
+            &backend.model,
+            backend.timeout,
+        )?;
+        Ok(client.max_body(backend.max_body))
+    }
+
     /// Holds at most `bytes` of an answer (16 MiB unless set): past it the
     /// call fails with [`ApiError::TooLarge`], not retried.
     pub fn max_body(mut self, bytes: usize) -> Anthropic {
@@ -58,26 +72,55 @@ impl Anthropic {
         self.chat_attempts(prompt, &Call::new()).await
     }
 
-    /// One attempt per run of the body.
-    #[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "30s", deadline = "3m", on_retry = log_retry, on_give_up = log_give_up, limiter = self.endpoint.limiter)]
+    /// What asking `prompt` costs of the key's limits, by Anthropic's rule:
+    /// input ceil(characters / 4), output `max_tokens`.
+    pub fn cost_of(&self, prompt: &str) -> Cost {
+        ai_retry::estimate::anthropic(&self.body(prompt))
+    }
+
+    fn body(&self, prompt: &str) -> Value {
+        json!({
+            "model": self.endpoint.model,
+            "max_tokens": MAX_TOKENS,
+            "messages": [{ "role": "user", "content": prompt }],
+        })
+    }
+
+    /// The rate limiter this client's calls take turns from.
+    pub fn limiter(&self) -> &'static RateLimiter {
+        self.endpoint.limiter()
+    }
+
+    /// One attempt per run of the body; each turn pays the call's input and
+    /// output tokens.
+    #[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "60s", deadline = "3m", on_retry = log_retry, on_give_up = log_give_up, limiter = self.endpoint.limiter, cost = self.cost_of(prompt))]
     pub async fn chat_attempts(&self, prompt: &str, call: &Call) -> Result<String, ApiError> {
+        self.attempt(prompt, call).await
+    }
+
+    /// A single attempt, not retried: the unit other retry policies wrap.
+    pub async fn attempt(&self, prompt: &str, call: &Call) -> Result<String, ApiError> {
+        let result = self.send(prompt, call).await;
+        crate::load::tally(call, &result);
+        result
+    }
+
+    async fn send(&self, prompt: &str, call: &Call) -> Result<String, ApiError> {
         let mut request = self
             .endpoint
             .http
             .post(self.endpoint.url("/v1/messages"))
             .header("anthropic-version", ANTHROPIC_VERSION)
             .header(retry_testkit::ATTEMPT_HEADER, call.next_attempt())
-            .json(&json!({
-                "model": self.endpoint.model,
-                "max_tokens": 1024,
-                "messages": [{ "role": "user", "content": prompt }],
-            }));
+            .header(retry_testkit::IDEMPOTENCY_HEADER, call.idempotency_key())
+            .json(&self.body(prompt));
         if let Some(key) = &self.endpoint.api_key {
             request = request.header("x-api-key", key);
         }
+        let sent = RateLimiter::now();
         let response = request.send().await?;
-        let body =
-            crate::success_body(response, self.endpoint.limiter, self.endpoint.max_body()).await?;
+        let limiter = self.endpoint.limiter;
+        let body = crate::success_body(response, limiter, sent, self.endpoint.max_body()).await?;
         parse_answer(&body)
     }
 }

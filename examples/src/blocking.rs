@@ -60,20 +60,21 @@ impl BlockingOpenAi {
         self.chat_attempts(prompt, &Call::new())
     }
 
-    /// One attempt per run of the body.
-    #[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "30s", deadline = "3m", on_retry = log_retry, on_give_up = log_give_up, limiter = self.limiter)]
+    /// One attempt per run of the body; each turn pays the call's estimated tokens.
+    #[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "60s", deadline = "3m", on_retry = log_retry, on_give_up = log_give_up, limiter = self.limiter, cost = ai_retry::estimate::openai(&request_body(&self.model, prompt, false, None)))]
     pub fn chat_attempts(&self, prompt: &str, call: &Call) -> Result<String, ApiError> {
         let mut request = self
             .http
             .post(crate::join_url(&self.base_url, "/chat/completions"))
             .header(retry_testkit::ATTEMPT_HEADER, call.next_attempt())
             .header(retry_testkit::IDEMPOTENCY_HEADER, call.idempotency_key())
-            .json(&request_body(&self.model, prompt, false));
+            .json(&request_body(&self.model, prompt, false, None));
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key);
         }
+        let sent = RateLimiter::now();
         let response = request.send()?;
-        self.limiter.observe(response.headers());
+        self.limiter.observe_at(response.headers(), sent);
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
             let headers = response.headers().clone();

@@ -55,7 +55,7 @@ impl ApiError {
         ApiError::Status {
             status,
             class: http::classify(status, headers, body),
-            retry_after: http::server_hint(headers),
+            retry_after: http::server_hint_in(headers, body),
             message: ai_retry::reqwest::error_message(body),
         }
     }
@@ -70,7 +70,7 @@ impl ApiError {
         ApiError::Status {
             status,
             class: http::classify(status, headers, &body.bytes),
-            retry_after: http::server_hint(headers),
+            retry_after: http::server_hint_in(headers, &body.bytes),
             message: ai_retry::reqwest::capped_message(body),
         }
     }

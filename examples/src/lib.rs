@@ -137,14 +137,16 @@ fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// The response, if its status is a success; else its error, from its body
-/// read up to 64 KiB (the rest dropped with the connection). Either way the
-/// limiter learns from its rate-limit headers.
+/// The response to a request sent at `sent` (from [`RateLimiter::now`]), if
+/// its status is a success; else its error, from its body read up to 64 KiB
+/// (the rest dropped with the connection). Either way the limiter learns from
+/// its rate-limit headers, as of when the request was admitted.
 pub async fn success_response(
     response: reqwest::Response,
     limiter: &RateLimiter,
+    sent: std::time::Instant,
 ) -> Result<reqwest::Response, ApiError> {
-    limiter.observe(response.headers());
+    limiter.observe_at(response.headers(), sent);
     if response.status().is_success() {
         return Ok(response);
     }
@@ -159,9 +161,10 @@ pub async fn success_response(
 pub async fn success_body(
     response: reqwest::Response,
     limiter: &RateLimiter,
+    sent: std::time::Instant,
     max_body: usize,
 ) -> Result<bytes::Bytes, ApiError> {
-    let response = success_response(response, limiter).await?;
+    let response = success_response(response, limiter, sent).await?;
     answer(
         ai_retry::body::read_response(response, max_body).await?,
         max_body,

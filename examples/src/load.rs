@@ -5,10 +5,57 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ai_retry::{Classify, ErrorClass, retry};
+use ai_retry::{Classify, Cost, ErrorClass, RateLimiter, retry};
 
+use crate::anthropic::Anthropic;
 use crate::openai::OpenAi;
 use crate::{ApiError, Call};
+
+/// A chat client a load drives: one attempt at a time, under the policies below.
+pub trait Client: Sync {
+    /// The limiter its calls take turns from.
+    fn limiter(&self) -> &'static RateLimiter;
+    /// What asking `prompt` costs of the key's limits.
+    fn cost_of(&self, prompt: &str) -> Cost;
+    /// One attempt, not retried; a 429 is counted on `call`.
+    fn attempt(
+        &self,
+        prompt: &str,
+        call: &Call,
+    ) -> impl Future<Output = Result<String, ApiError>> + Send;
+}
+
+impl Client for OpenAi {
+    fn limiter(&self) -> &'static RateLimiter {
+        OpenAi::limiter(self)
+    }
+    fn cost_of(&self, prompt: &str) -> Cost {
+        OpenAi::cost_of(self, prompt)
+    }
+    fn attempt(
+        &self,
+        prompt: &str,
+        call: &Call,
+    ) -> impl Future<Output = Result<String, ApiError>> + Send {
+        OpenAi::attempt(self, prompt, call)
+    }
+}
+
+impl Client for Anthropic {
+    fn limiter(&self) -> &'static RateLimiter {
+        Anthropic::limiter(self)
+    }
+    fn cost_of(&self, prompt: &str) -> Cost {
+        Anthropic::cost_of(self, prompt)
+    }
+    fn attempt(
+        &self,
+        prompt: &str,
+        call: &Call,
+    ) -> impl Future<Output = Result<String, ApiError>> + Send {
+        Anthropic::attempt(self, prompt, call)
+    }
+}
 
 /// How the calls arrive.
 #[derive(Clone, Copy, Debug)]
@@ -79,10 +126,76 @@ impl LoadReport {
     }
 }
 
-/// The `openai_chat` policy, taking turns from the client's limiter.
-#[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "30s", deadline = "3m", limiter = client.limiter())]
-pub async fn paced(client: &OpenAi, prompt: &str, call: &Call) -> Result<String, ApiError> {
+/// The examples' policy, taking turns from the client's limiter and paying
+/// each call's estimated tokens.
+#[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "60s", deadline = "3m", limiter = client.limiter(), cost = client.cost_of(prompt))]
+pub async fn paced(client: &impl Client, prompt: &str, call: &Call) -> Result<String, ApiError> {
     client.attempt(prompt, call).await
+}
+
+/// The same policy taking turns for requests only: a limiter that does not
+/// know what a call costs (the request-only row of the storm bench).
+#[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "60s", deadline = "3m", limiter = client.limiter())]
+pub async fn paced_by_requests(
+    client: &impl Client,
+    prompt: &str,
+    call: &Call,
+) -> Result<String, ApiError> {
+    client.attempt(prompt, call).await
+}
+
+/// The prompt of call `i`: about `tokens` of a range long, as OpenAI counts
+/// (four characters a token), its size spread over the range by `i` alone —
+/// the same sizes in every run.
+pub fn prompt(i: usize, tokens: Option<(u32, u32)>) -> String {
+    let Some((low, high)) = tokens else {
+        return format!("load call {i}");
+    };
+    let span = u64::from(high.saturating_sub(low)) + 1;
+    let size = u64::from(low) + (i as u64).wrapping_mul(7919) % span;
+    let text = format!("load call {i} ");
+    let mut prompt = text.repeat((size as usize * 4).div_ceil(text.len()).max(1));
+    prompt.truncate((size as usize * 4).max(text.len()));
+    prompt
+}
+
+/// The least time `limit` allows for calls costing `costs`: for each of its
+/// limits, what the calls spend of it beyond its first bucket, at its rate —
+/// the ideal the storms measure against.
+pub fn token_ideal(limit: &retry_testkit::TokenLimit, costs: &[Cost]) -> Duration {
+    let beyond_the_first_bucket = |per_minute: u64, part: fn(&Cost) -> u32| {
+        if per_minute == 0 {
+            return 0.0;
+        }
+        let rate = per_minute as f64 / 60.0;
+        let spent: f64 = costs.iter().map(|cost| f64::from(part(cost))).sum();
+        (spent - rate * limit.window.as_secs_f64()).max(0.0) / rate
+    };
+    let slowest = [
+        beyond_the_first_bucket(limit.tokens_per_minute, |c| c.total_tokens()),
+        beyond_the_first_bucket(limit.input_per_minute, |c| c.input_tokens()),
+        beyond_the_first_bucket(limit.output_per_minute, |c| c.output_tokens()),
+    ]
+    .into_iter()
+    .fold(0.0, f64::max);
+    Duration::from_secs_f64(slowest)
+}
+
+/// Parses `LO..HI` (or a single `N`): a range of token counts.
+pub fn token_range(text: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("`{text}` is not a range of tokens such as 200..2000");
+    let (low, high) = match text.split_once("..") {
+        Some((low, high)) => (low, high.trim_start_matches('=')),
+        None => (text, text),
+    };
+    let (low, high): (u32, u32) = (
+        low.trim().parse().map_err(|_| bad())?,
+        high.trim().parse().map_err(|_| bad())?,
+    );
+    match low <= high && high > 0 {
+        true => Ok((low, high)),
+        false => Err(bad()),
+    }
 }
 
 /// The same policy with no limiter: each call on its own, as before.
@@ -90,10 +203,10 @@ pub async fn paced(client: &OpenAi, prompt: &str, call: &Call) -> Result<String,
     max = 4,
     backoff = "exp_jitter",
     initial = "250ms",
-    max_delay = "30s",
+    max_delay = "60s",
     deadline = "3m"
 )]
-pub async fn unpaced(client: &OpenAi, prompt: &str, call: &Call) -> Result<String, ApiError> {
+pub async fn unpaced(client: &impl Client, prompt: &str, call: &Call) -> Result<String, ApiError> {
     client.attempt(prompt, call).await
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use ai_retry::{RateLimiter, retry};
+use ai_retry::{Cost, RateLimiter, retry};
 use serde_json::{Value, json};
 
 use crate::sse::{Dialect, TokenStream};
@@ -15,6 +15,7 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct OpenAi {
     endpoint: Endpoint,
+    max_tokens: Option<u32>,
 }
 
 impl OpenAi {
@@ -60,7 +61,22 @@ impl OpenAi {
     ) -> Result<OpenAi, ApiError> {
         Ok(OpenAi {
             endpoint: Endpoint::new(base_url, api_key, model, timeout, limiter)?,
+            max_tokens: None,
         })
+    }
+
+    /// Asks for answers of at most `tokens` (`max_tokens`), which the API
+    /// counts against the key's token limit up front.
+    pub fn max_tokens(mut self, tokens: u32) -> OpenAi {
+        self.max_tokens = Some(tokens);
+        self
+    }
+
+    /// What asking `prompt` costs of the key's limits, by OpenAI's rule:
+    /// ceil(prompt characters / 4) + `max_tokens`, estimated from the body sent.
+    pub fn cost_of(&self, prompt: &str) -> Cost {
+        let body = request_body(&self.endpoint.model, prompt, false, self.max_tokens);
+        ai_retry::estimate::openai(&body)
     }
 
     /// The rate limiter this client's calls take turns from.
@@ -75,7 +91,8 @@ impl OpenAi {
     }
 
     /// One attempt per run of the body; `call` carries what the attempts share.
-    #[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "30s", deadline = "3m", on_retry = log_retry, on_give_up = log_give_up, limiter = self.endpoint.limiter)]
+    /// Each turn from the limiter pays the call's estimated tokens.
+    #[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "60s", deadline = "3m", on_retry = log_retry, on_give_up = log_give_up, limiter = self.endpoint.limiter, cost = self.cost_of(prompt))]
     pub async fn chat_attempts(&self, prompt: &str, call: &Call) -> Result<String, ApiError> {
         self.attempt(prompt, call).await
     }
@@ -89,9 +106,10 @@ impl OpenAi {
     }
 
     async fn send(&self, prompt: &str, call: &Call) -> Result<String, ApiError> {
+        let sent = RateLimiter::now();
         let response = self.request(prompt, false, call).send().await?;
-        let body =
-            crate::success_body(response, self.endpoint.limiter, self.endpoint.max_body()).await?;
+        let limiter = self.endpoint.limiter;
+        let body = crate::success_body(response, limiter, sent, self.endpoint.max_body()).await?;
         parse_answer(&body)
     }
 
@@ -114,14 +132,15 @@ impl OpenAi {
     }
 
     /// Sends the request and waits for the first token: the retried part of a stream.
-    #[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "30s", deadline = "3m", on_retry = log_retry, on_give_up = log_give_up, limiter = self.endpoint.limiter)]
+    #[retry(max = 4, backoff = "exp_jitter", initial = "250ms", max_delay = "60s", deadline = "3m", on_retry = log_retry, on_give_up = log_give_up, limiter = self.endpoint.limiter, cost = self.cost_of(prompt))]
     pub async fn open_stream(
         &self,
         prompt: &str,
         call: &Call,
     ) -> Result<(TokenStream, String), ApiError> {
+        let sent = RateLimiter::now();
         let response = self.request(prompt, true, call).send().await?;
-        let response = crate::success_response(response, self.endpoint.limiter).await?;
+        let response = crate::success_response(response, self.endpoint.limiter, sent).await?;
         let mut stream = TokenStream::new(response, Dialect::OpenAi, self.endpoint.max_body());
         match stream.next_token().await? {
             Some(first) => Ok((stream, first)),
@@ -136,7 +155,12 @@ impl OpenAi {
             .post(self.endpoint.url("/chat/completions"))
             .header(retry_testkit::ATTEMPT_HEADER, call.next_attempt())
             .header(retry_testkit::IDEMPOTENCY_HEADER, call.idempotency_key())
-            .json(&request_body(&self.endpoint.model, prompt, stream));
+            .json(&request_body(
+                &self.endpoint.model,
+                prompt,
+                stream,
+                self.max_tokens,
+            ));
         if let Some(key) = &self.endpoint.api_key {
             request = request.bearer_auth(key);
         }
@@ -144,13 +168,17 @@ impl OpenAi {
     }
 }
 
-/// The chat completion request.
-pub fn request_body(model: &str, prompt: &str, stream: bool) -> Value {
-    json!({
+/// The chat completion request; `max_tokens` when given.
+pub fn request_body(model: &str, prompt: &str, stream: bool, max_tokens: Option<u32>) -> Value {
+    let mut body = json!({
         "model": model,
         "messages": [{ "role": "user", "content": prompt }],
         "stream": stream,
-    })
+    });
+    if let Some(tokens) = max_tokens {
+        body["max_tokens"] = json!(tokens);
+    }
+    body
 }
 
 /// The answer in a chat completion body.

@@ -19,7 +19,7 @@ use crate::ApiError;
 use crate::demo::{log_give_up, log_retry};
 
 /// `openai_chat`'s `#[retry(max = 4, backoff = "exp_jitter", initial = "250ms",
-/// max_delay = "30s", deadline = "3m")]`, as a value.
+/// max_delay = "60s", deadline = "3m")]`, as a value.
 pub const POLICY: Policy = Policy::new()
     .max_attempts(4)
     .backoff(Backoff::ExpJitter)

@@ -174,9 +174,9 @@ fn an_empty_key_and_base_url_mean_unset() {
 
 #[test]
 fn giving_up_says_why() {
-    // 429 asking for 60 s, above the example's max_delay of 30 s.
+    // 429 asking for 90 s, above the example's max_delay of 60 s.
     let server = TestServer::start_in_thread(Config::script([Fault::RateLimit(
-        Hint::RetryAfterSecs(60.0),
+        Hint::RetryAfterSecs(90.0),
     )]))
     .unwrap();
     let output = run_example(
@@ -193,7 +193,7 @@ fn giving_up_says_why() {
             .lines()
             .any(|line| line.starts_with("error: HTTP 429: ")
                 && line.ends_with(
-                    "(gave up after attempt 1 of 4: the server asks for 60 s, above max_delay)"
+                    "(gave up after attempt 1 of 4: the server asks for 90 s, above max_delay)"
                 )),
         "{stderr}"
     );

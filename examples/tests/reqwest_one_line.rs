@@ -17,7 +17,7 @@ fn client() -> reqwest::Client {
 }
 
 fn body() -> serde_json::Value {
-    ai_retry_examples::openai::request_body("gpt-4o-mini", "one line", false)
+    ai_retry_examples::openai::request_body("gpt-4o-mini", "one line", false, None)
 }
 
 /// One attempt, the way a user writes it: send, then one call on the response.

@@ -145,13 +145,15 @@ async fn paused_longer_than_the_bound_costs_one_bound_then_nothing() {
     let limiter = shared(&server, "pause").await;
     server.pause(2000);
     let asked = Instant::now();
-    limiter.turn(ms(5000)).await.unwrap();
+    let turn = limiter.turn(ms(5000)).await.unwrap();
+    limiter.succeeded(turn);
     assert!(asked.elapsed() < BOUND_AND_SLACK, "{:?}", asked.elapsed());
     assert_eq!(limiter.snapshot().store, Store::Degraded);
     // Degraded: later turns do not wait for Redis at all.
     let asked = Instant::now();
     for _ in 0..20 {
-        limiter.turn(ms(5000)).await.unwrap();
+        let turn = limiter.turn(ms(5000)).await.unwrap();
+        limiter.succeeded(turn);
     }
     assert!(asked.elapsed() < ms(50), "{:?}", asked.elapsed());
 }

@@ -18,6 +18,43 @@ pub(crate) struct ChatRequest {
     pub model: String,
     pub prompt: String,
     pub stream: bool,
+    /// The characters of every message and of `system`: what input tokens are estimated from.
+    pub input_chars: usize,
+    /// `max_tokens` (or `max_completion_tokens`): the most it may answer.
+    pub max_tokens: u64,
+}
+
+/// What a request costs of a key's token limits, counted at admission as the
+/// providers count it: OpenAI ceil(characters / 4) + `max_tokens` as one
+/// total; Anthropic input ceil(characters / 4), output `max_tokens`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TokenCost {
+    pub total: u64,
+    pub input: u64,
+    pub output: u64,
+}
+
+impl ChatRequest {
+    pub(crate) fn cost(&self) -> TokenCost {
+        let input = self.input_chars.div_ceil(4) as u64;
+        TokenCost {
+            total: input + self.max_tokens,
+            input,
+            output: self.max_tokens,
+        }
+    }
+}
+
+fn text_chars(content: &Value) -> usize {
+    match content {
+        Value::String(text) => text.chars().count(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .map(|t| t.chars().count())
+            .sum(),
+        _ => 0,
+    }
 }
 
 /// Reads the model, the last user message and the stream flag; `None` when the
@@ -42,11 +79,70 @@ pub(crate) fn parse_request(body: &[u8]) -> Option<ChatRequest> {
         .get("stream")
         .and_then(Value::as_bool)
         .unwrap_or(false);
+    let input_chars = value.get("system").map_or(0, text_chars)
+        + messages
+            .iter()
+            .filter_map(|m| m.get("content"))
+            .map(text_chars)
+            .sum::<usize>();
+    let max_tokens = ["max_completion_tokens", "max_tokens"]
+        .iter()
+        .find_map(|name| value.get(*name)?.as_u64())
+        .unwrap_or(0);
     Some(ChatRequest {
         model,
         prompt,
         stream,
+        input_chars,
+        max_tokens,
     })
+}
+
+/// A refusal for tokens, in the API's words: OpenAI's says how long in its
+/// message, Anthropic's names the limit (the wait is in `retry-after`).
+pub(crate) fn token_refusal(
+    api: Api,
+    model: &str,
+    limit: &str,
+    per_minute: u64,
+    used: u64,
+    requested: u64,
+    wait: std::time::Duration,
+) -> Value {
+    match api {
+        Api::OpenAi => error(
+            api,
+            "tokens",
+            Some("rate_limit_exceeded"),
+            &format!(
+                "Rate limit reached for {model} in organization org-testkit on tokens per min (TPM): Limit {per_minute}, Used {used}, Requested {requested}. Please try again in {}. Visit https://platform.openai.com/account/rate-limits to learn more.",
+                go_duration(wait)
+            ),
+        ),
+        Api::Anthropic => error(
+            api,
+            "rate_limit_error",
+            None,
+            &format!(
+                "This request would exceed the rate limit for your organization of {per_minute} {limit} per minute. For details, refer to: https://docs.claude.com/en/api/rate-limits."
+            ),
+        ),
+    }
+}
+
+/// A wait as OpenAI writes it: `120ms`, `1.5s`, `6m0s`.
+pub(crate) fn go_duration(wait: std::time::Duration) -> String {
+    let ms = wait.as_millis();
+    if ms < 1000 {
+        return format!("{}ms", ms.max(1));
+    }
+    let secs = wait.as_secs_f64();
+    if secs < 60.0 {
+        let text = format!("{secs:.3}");
+        return format!("{}s", text.trim_end_matches('0').trim_end_matches('.'));
+    }
+    let whole = wait.as_secs();
+    format!("{}m{}s", whole / 60, whole % 60)
 }
 
 /// The answer the server gives: deterministic, so tests can compare it.

@@ -31,7 +31,7 @@ mod server;
 
 pub use api::{Api, answer_for};
 pub use fault::{Chaos, Fault, Hint, parse_script};
-pub use limiter::RateLimit;
+pub use limiter::{RateLimit, TokenLimit};
 pub use server::{Config, RequestRecord, TestServer};
 
 /// The header a client sets to the attempt number (1-based), logged per request.

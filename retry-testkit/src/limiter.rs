@@ -14,6 +14,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use crate::api::TokenCost;
+
 /// A rate limit: `per_second` requests per second per key, bursts up to `burst`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RateLimit {
@@ -62,6 +64,92 @@ impl RateLimit {
     }
 }
 
+/// Token limits per API key, each a bucket that refills continuously at its
+/// limit a minute and holds `window` of it: 1 s for a limit enforced per
+/// second, 60 s for a minute's bucket. Every response says each limit, what it
+/// has left and when it is full again, as OpenAI (`x-ratelimit-*-tokens`) or
+/// Anthropic (`anthropic-ratelimit-{input,output}-tokens-*`, `remaining`
+/// rounded down to thousands) says it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TokenLimit {
+    /// Tokens a minute, input and output together (OpenAI's TPM); 0: none.
+    pub tokens_per_minute: u64,
+    /// Input tokens a minute (Anthropic's ITPM); 0: none.
+    pub input_per_minute: u64,
+    /// Output tokens a minute (Anthropic's OTPM); 0: none.
+    pub output_per_minute: u64,
+    /// How much of a minute a bucket holds.
+    pub window: Duration,
+}
+
+impl TokenLimit {
+    /// OpenAI's tokens per minute, enforced per second.
+    pub fn tokens(per_minute: u64) -> TokenLimit {
+        TokenLimit {
+            tokens_per_minute: per_minute,
+            input_per_minute: 0,
+            output_per_minute: 0,
+            window: Duration::from_secs(1),
+        }
+    }
+
+    /// Anthropic's input and output tokens per minute, enforced per second.
+    pub fn input_output(input_per_minute: u64, output_per_minute: u64) -> TokenLimit {
+        TokenLimit {
+            tokens_per_minute: 0,
+            input_per_minute,
+            output_per_minute,
+            window: Duration::from_secs(1),
+        }
+    }
+
+    /// Buckets that hold `window` of a minute (60 s: a minute's bucket).
+    pub fn window(mut self, window: Duration) -> TokenLimit {
+        self.window = window.clamp(Duration::from_millis(1), Duration::from_secs(60));
+        self
+    }
+
+    /// Each limit's name, its limit, and what a request spends of it.
+    fn each(&self, cost: TokenCost) -> [(&'static str, u64, u64); 3] {
+        [
+            ("tokens", self.tokens_per_minute, cost.total),
+            ("input tokens", self.input_per_minute, cost.input),
+            ("output tokens", self.output_per_minute, cost.output),
+        ]
+    }
+}
+
+/// What a response says of one token limit.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct TokenQuota {
+    /// `tokens`, `input tokens`, `output tokens`.
+    pub name: &'static str,
+    pub limit: u64,
+    pub remaining: u64,
+    /// Until the bucket is full again.
+    pub reset: Duration,
+}
+
+/// A refusal for tokens: which limit, how much was used and asked, the wait
+/// until the request fits, and what every limit says.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct TokenRefusal {
+    pub name: &'static str,
+    pub limit: u64,
+    pub used: u64,
+    pub requested: u64,
+    pub wait: Duration,
+    /// A request larger than the bucket can ever hold.
+    pub too_large: bool,
+}
+
+/// One key's token buckets: level and when it was last brought up to date.
+#[derive(Clone, Copy, Debug)]
+struct TokenBuckets {
+    levels: [f64; 3],
+    at: Instant,
+}
+
 /// What a response says of the bucket: requests left, and when it has the next
 /// one (when none is left) or is full again.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -94,6 +182,8 @@ pub(crate) struct Limiter {
     reserved: HashMap<String, Instant>,
     /// Per caller: the time a scripted fault told it to wait for.
     told: HashMap<String, Instant>,
+    /// Per API key: the token buckets.
+    tokens: HashMap<String, TokenBuckets>,
 }
 
 impl Limiter {
@@ -167,6 +257,90 @@ impl Limiter {
             _ => whole_ms(tat.saturating_duration_since(now)),
         };
         Admission::Allowed(Some(Quota { remaining, reset }))
+    }
+
+    /// Whether `key`'s token buckets can pay `cost` now; when they can, what
+    /// each would have left after it (nothing is spent until
+    /// [`spend_tokens`](Limiter::spend_tokens)).
+    pub(crate) fn check_tokens(
+        &mut self,
+        limit: TokenLimit,
+        key: &str,
+        cost: TokenCost,
+        now: Instant,
+    ) -> Result<Vec<TokenQuota>, TokenRefusal> {
+        let levels = self.token_levels(limit, key, now);
+        let mut quotas = Vec::new();
+        let mut refusal: Option<TokenRefusal> = None;
+        for (i, (name, per_minute, spend)) in limit.each(cost).into_iter().enumerate() {
+            if per_minute == 0 {
+                continue;
+            }
+            let rate = per_minute as f64 / 60.0;
+            let capacity = rate * limit.window.as_secs_f64();
+            let level = levels[i];
+            if spend as f64 > level {
+                let wait = Duration::from_secs_f64((spend as f64 - level) / rate);
+                let worse = refusal.as_ref().is_none_or(|r| wait > r.wait);
+                if worse {
+                    refusal = Some(TokenRefusal {
+                        name,
+                        limit: per_minute,
+                        used: (capacity - level).max(0.0) as u64,
+                        requested: spend,
+                        wait: whole_ms(wait),
+                        too_large: spend as f64 > capacity,
+                    });
+                }
+            }
+            let left = (level - spend as f64).max(0.0);
+            quotas.push(TokenQuota {
+                name,
+                limit: per_minute,
+                remaining: left as u64,
+                reset: whole_ms(Duration::from_secs_f64((capacity - left) / rate)),
+            });
+        }
+        match refusal {
+            Some(refusal) => Err(refusal),
+            None => Ok(quotas),
+        }
+    }
+
+    /// Spends `cost` from `key`'s token buckets (checked first).
+    pub(crate) fn spend_tokens(
+        &mut self,
+        limit: TokenLimit,
+        key: &str,
+        cost: TokenCost,
+        now: Instant,
+    ) {
+        let levels = self.token_levels(limit, key, now);
+        let spent = limit.each(cost).map(|(_, _, spend)| spend as f64);
+        if let Some(buckets) = self.tokens.get_mut(key) {
+            for ((level, now), spent) in buckets.levels.iter_mut().zip(levels).zip(spent) {
+                *level = (now - spent).max(0.0);
+            }
+            buckets.at = now;
+        }
+    }
+
+    /// What `key`'s token buckets hold now: full when first seen.
+    fn token_levels(&mut self, limit: TokenLimit, key: &str, now: Instant) -> [f64; 3] {
+        let rates = limit
+            .each(TokenCost::default())
+            .map(|(_, per_minute, _)| per_minute as f64 / 60.0);
+        let window = limit.window.as_secs_f64();
+        let buckets = self.tokens.entry(key.to_string()).or_insert(TokenBuckets {
+            levels: rates.map(|rate| rate * window),
+            at: now,
+        });
+        let elapsed = now.saturating_duration_since(buckets.at).as_secs_f64();
+        for (level, rate) in buckets.levels.iter_mut().zip(rates) {
+            *level = (*level + elapsed * rate).min(rate * window);
+        }
+        buckets.at = now;
+        buckets.levels
     }
 
     /// Records a wait announced by a scripted fault, so an early return is seen.

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use retry_testkit::{Chaos, Config, Fault, RateLimit, TestServer, parse_script};
+use retry_testkit::{Chaos, Config, Fault, RateLimit, TestServer, TokenLimit, parse_script};
 
 /// A fault-injecting OpenAI- and Anthropic-compatible server on 127.0.0.1.
 ///
@@ -56,7 +56,28 @@ struct Args {
     #[arg(long, requires = "rate")]
     no_limit_header: bool,
 
-    /// Delay every answer by this long (e.g. 50ms).
+    /// Token mode: N tokens a minute per API key (OpenAI's TPM), counted as
+    /// OpenAI counts them — ceil(prompt characters / 4) + max_tokens — with
+    /// the x-ratelimit-*-tokens headers on every response and OpenAI's
+    /// "Please try again in …" on a refusal.
+    #[arg(long, value_name = "N")]
+    tpm: Option<u64>,
+
+    /// Token mode, Anthropic's: N input tokens a minute per API key.
+    #[arg(long, value_name = "N")]
+    input_tpm: Option<u64>,
+
+    /// Token mode, Anthropic's: N output tokens (max_tokens) a minute per API key.
+    #[arg(long, value_name = "N")]
+    output_tpm: Option<u64>,
+
+    /// How much of a minute a token bucket holds: 1s (a limit enforced per
+    /// second, the default) up to 60s (a minute's bucket).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "1s")]
+    token_window: Duration,
+
+    /// Delay every answer by this long (e.g. 2s, the time a completion
+    /// takes); refusals still come at once.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     latency: Option<Duration>,
 }
@@ -87,6 +108,7 @@ impl Args {
                 ..RateLimit::new(per_second, burst)
             }
         });
+        let tokens = self.tokens();
         Config {
             port: self.port,
             echo: true,
@@ -97,8 +119,23 @@ impl Args {
                 hang: Duration::from_secs(30),
             }),
             rate_limit,
+            tokens,
             latency: self.latency.unwrap_or_default(),
         }
+    }
+
+    fn tokens(&self) -> Option<TokenLimit> {
+        let limits = [self.tpm, self.input_tpm, self.output_tpm];
+        if limits.iter().all(Option::is_none) {
+            return None;
+        }
+        let limit = TokenLimit {
+            tokens_per_minute: self.tpm.unwrap_or(0),
+            input_per_minute: self.input_tpm.unwrap_or(0),
+            output_per_minute: self.output_tpm.unwrap_or(0),
+            window: self.token_window,
+        };
+        Some(limit.window(self.token_window))
     }
 }
 

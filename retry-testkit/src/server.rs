@@ -19,8 +19,8 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tokio::sync::oneshot;
 
-use crate::api::{self, Api, Refusal};
-use crate::limiter::{Admission, Limiter, Quota, RateLimit};
+use crate::api::{self, Api, Refusal, TokenCost};
+use crate::limiter::{Admission, Limiter, Quota, RateLimit, TokenLimit, TokenQuota, TokenRefusal};
 use crate::{ATTEMPT_HEADER, Chaos, Fault, Hint, IDEMPOTENCY_HEADER};
 
 type Body = BoxBody<Bytes, io::Error>;
@@ -32,7 +32,11 @@ pub struct Config {
     pub script: Vec<Fault>,
     /// Once the script is used up, refuse with 429 beyond this rate per API key.
     pub rate_limit: Option<RateLimit>,
-    /// Delay every answer by this much (the network and model time).
+    /// Once the script is used up, refuse with 429 beyond these token limits
+    /// per API key (alone, or beside `rate_limit`).
+    pub tokens: Option<TokenLimit>,
+    /// Delay every answer by this much (the network and model time); a
+    /// refusal is not delayed: servers refuse at once.
     pub latency: Duration,
     /// The loopback port to listen on; 0 picks a free one.
     pub port: u16,
@@ -60,6 +64,20 @@ impl Config {
             rate_limit: Some(limit),
             ..Config::default()
         }
+    }
+
+    /// A server that limits tokens (see [`TokenLimit`]).
+    pub fn token_limited(tokens: TokenLimit) -> Config {
+        Config {
+            tokens: Some(tokens),
+            ..Config::default()
+        }
+    }
+
+    /// Answers take `latency` (refusals stay instant).
+    pub fn with_latency(mut self, latency: Duration) -> Config {
+        self.latency = latency;
+        self
     }
 }
 
@@ -243,8 +261,12 @@ struct Plan {
     early: bool,
     /// A refusal from rate-limit mode: the wait to announce.
     refused: Option<Duration>,
+    /// A refusal for tokens.
+    tokens_refused: Option<TokenRefusal>,
     /// What the realistic bucket has left, said on every response.
     quota: Option<Quota>,
+    /// What each token limit has left, said on every response.
+    token_quotas: Vec<TokenQuota>,
 }
 
 async fn handle(
@@ -319,21 +341,24 @@ async fn handle(
         ));
     };
     record.stream = chat.stream;
-    let plan = plan(&state, &api_key, &caller, now);
+    let plan = plan(&state, &api_key, &caller, now, chat.cost());
     record.early = plan.early;
     let fault_name = plan.fault.to_string();
     let id = state.ids.fetch_add(1, Ordering::Relaxed);
+    let limit = state.config.rate_limit;
+    // Refusals come at once; answers take the model's time.
+    if let Some(refusal) = &plan.tokens_refused {
+        let mut response = token_refused(api, &chat.model, refusal);
+        token_headers(api, response.headers_mut(), &plan.token_quotas);
+        return Ok(finish(&state, record, "rate limited (tokens)", response));
+    }
+    if let (Some(wait), Some(limit)) = (plan.refused, limit) {
+        let mut response = rate_limited(api, wait, limit);
+        token_headers(api, response.headers_mut(), &plan.token_quotas);
+        return Ok(finish(&state, record, "rate limited", response));
+    }
     if !state.config.latency.is_zero() {
         tokio::time::sleep(state.config.latency).await;
-    }
-    let limit = state.config.rate_limit;
-    if let (Some(wait), Some(limit)) = (plan.refused, limit) {
-        return Ok(finish(
-            &state,
-            record,
-            "rate limited",
-            rate_limited(api, wait, limit),
-        ));
     }
     let response = match plan.fault {
         Fault::Drop => {
@@ -361,6 +386,7 @@ async fn handle(
             if let (Some(quota), Some(limit)) = (plan.quota, limit) {
                 quota_headers(response.headers_mut(), quota, limit);
             }
+            token_headers(api, response.headers_mut(), &plan.token_quotas);
             response
         }
         Fault::StreamDies(tokens) => answer(api, id, &chat, Some(tokens)),
@@ -398,8 +424,10 @@ async fn handle(
     Ok(finish(&state, record, &fault_name, response))
 }
 
-/// The script first; then rate-limit mode; then an answer.
-fn plan(state: &State, api_key: &str, caller: &str, now: Instant) -> Plan {
+/// The script first; then rate-limit mode — the token limits checked, then
+/// the request limit, then the tokens spent: a refusal spends nothing —;
+/// then an answer.
+fn plan(state: &State, api_key: &str, caller: &str, now: Instant, cost: TokenCost) -> Plan {
     let mut limiter = lock(&state.limiter);
     let early = limiter.is_early(caller, now);
     let scripted = lock(&state.script).pop_front();
@@ -409,38 +437,63 @@ fn plan(state: &State, api_key: &str, caller: &str, now: Instant) -> Plan {
             .chaos
             .map(|chaos| chaos.pick(&mut lock(&state.chaos)))
     };
+    let mut plan = Plan {
+        fault: Fault::Ok,
+        early,
+        refused: None,
+        tokens_refused: None,
+        quota: None,
+        token_quotas: Vec::new(),
+    };
     if let Some(fault) = scripted.or_else(chaotic) {
-        return Plan {
-            fault,
-            early,
-            refused: None,
-            quota: None,
-        };
+        plan.fault = fault;
+        return plan;
+    }
+    let tokens = state.config.tokens;
+    if let Some(tokens) = tokens {
+        match limiter.check_tokens(tokens, api_key, cost, now) {
+            Ok(quotas) => plan.token_quotas = quotas,
+            Err(refusal) => {
+                plan.fault = Fault::RateLimit(Hint::None);
+                plan.token_quotas = limiter
+                    .check_tokens(tokens, api_key, TokenCost::default(), now)
+                    .unwrap_or_default();
+                if !refusal.too_large {
+                    limiter.announce(caller, now + refusal.wait);
+                }
+                plan.tokens_refused = Some(refusal);
+                return plan;
+            }
+        }
     }
     match state
         .config
         .rate_limit
         .map(|limit| limiter.admit(limit, api_key, caller, now))
     {
-        Some(Admission::Refused { wait, early }) => Plan {
-            fault: Fault::RateLimit(Hint::None),
-            early,
-            refused: Some(wait),
-            quota: None,
-        },
-        Some(Admission::Allowed(quota)) => Plan {
-            fault: Fault::Ok,
-            early,
-            refused: None,
-            quota,
-        },
-        None => Plan {
-            fault: state.config.fallback.clone().unwrap_or(Fault::Ok),
-            early,
-            refused: None,
-            quota: None,
-        },
+        Some(Admission::Refused { wait, early }) => {
+            plan.fault = Fault::RateLimit(Hint::None);
+            plan.early = early;
+            plan.refused = Some(wait);
+            // Nothing spent: say what the token buckets hold.
+            if let Some(tokens) = tokens {
+                plan.token_quotas = limiter
+                    .check_tokens(tokens, api_key, TokenCost::default(), now)
+                    .unwrap_or_default();
+            }
+        }
+        Some(Admission::Allowed(quota)) => plan.quota = quota,
+        None if tokens.is_none() => {
+            plan.fault = state.config.fallback.clone().unwrap_or(Fault::Ok);
+        }
+        None => {}
     }
+    if plan.refused.is_none()
+        && let Some(tokens) = tokens
+    {
+        limiter.spend_tokens(tokens, api_key, cost, now);
+    }
+    plan
 }
 
 fn finish(
@@ -682,6 +735,80 @@ fn rate_limited(api: Api, wait: Duration, limit: RateLimit) -> Response<Body> {
         set_header(headers, "retry-after-ms", &wait.as_millis().to_string());
     }
     response
+}
+
+/// A refusal for tokens: 429 with the API's message (OpenAI's says how long),
+/// `retry-after` in whole seconds (Anthropic's form); a request larger than
+/// the bucket can hold is "too large", which waiting cannot fix.
+fn token_refused(api: Api, model: &str, refusal: &TokenRefusal) -> Response<Body> {
+    if refusal.too_large {
+        return refused(api, Refusal::TooLarge);
+    }
+    let body = api::token_refusal(
+        api,
+        model,
+        refusal.name,
+        refusal.limit,
+        refusal.used,
+        refusal.requested,
+        refusal.wait,
+    );
+    let mut response = json(StatusCode::TOO_MANY_REQUESTS, &body);
+    if api == Api::Anthropic {
+        let seconds = refusal.wait.as_secs_f64().ceil().max(1.0).to_string();
+        set_header(response.headers_mut(), "retry-after", &seconds);
+    }
+    response
+}
+
+/// What each token limit has left, as the API says it: OpenAI's
+/// `x-ratelimit-{limit,remaining,reset}-tokens` (a Go duration to full),
+/// Anthropic's `anthropic-ratelimit-{input,output}-tokens-{limit,remaining,reset}`
+/// (remaining rounded down to thousands, the reset an RFC 3339 time).
+fn token_headers(api: Api, headers: &mut http::HeaderMap, quotas: &[TokenQuota]) {
+    for quota in quotas {
+        match (api, quota.name) {
+            (Api::OpenAi, "tokens") => {
+                set_header(
+                    headers,
+                    "x-ratelimit-limit-tokens",
+                    &quota.limit.to_string(),
+                );
+                set_header(
+                    headers,
+                    "x-ratelimit-remaining-tokens",
+                    &quota.remaining.to_string(),
+                );
+                set_header(
+                    headers,
+                    "x-ratelimit-reset-tokens",
+                    &api::go_duration(quota.reset),
+                );
+            }
+            (Api::Anthropic, "input tokens" | "output tokens") => {
+                let prefix = match quota.name {
+                    "input tokens" => "anthropic-ratelimit-input-tokens",
+                    _ => "anthropic-ratelimit-output-tokens",
+                };
+                let reset = humantime::format_rfc3339_seconds(SystemTime::now() + quota.reset);
+                let rounded = quota.remaining / 1000 * 1000;
+                let header = |suffix: &str| format!("{prefix}-{suffix}");
+                set_header_named(headers, &header("limit"), &quota.limit.to_string());
+                set_header_named(headers, &header("remaining"), &rounded.to_string());
+                set_header_named(headers, &header("reset"), &reset.to_string());
+            }
+            _ => {}
+        }
+    }
+}
+
+fn set_header_named(headers: &mut http::HeaderMap, name: &str, value: &str) {
+    if let (Ok(name), Ok(value)) = (
+        http::HeaderName::from_bytes(name.as_bytes()),
+        HeaderValue::from_str(value),
+    ) {
+        headers.insert(name, value);
+    }
 }
 
 /// What the bucket has left, as OpenAI says it on every response.

@@ -19,6 +19,7 @@ use super::state::{self, Amounts};
 /// let openai = Cost::tokens(1_500); // prompt tokens + max_tokens
 /// let anthropic = Cost::split(400, 1_024); // input, and max_tokens
 /// assert_eq!(anthropic.total_tokens(), 1_424);
+/// assert_eq!((anthropic.input_tokens(), anthropic.output_tokens()), (400, 1_024));
 /// assert_eq!(Cost::from(1_500u32), openai);
 /// assert_eq!(Cost::from((400u32, 1_024u32)), anthropic);
 /// ```
@@ -53,6 +54,16 @@ impl Cost {
             input,
             output,
         }
+    }
+
+    /// The input tokens, when split.
+    pub const fn input_tokens(self) -> u32 {
+        self.input
+    }
+
+    /// The output tokens, when split.
+    pub const fn output_tokens(self) -> u32 {
+        self.output
     }
 
     /// The tokens in all.

@@ -23,8 +23,11 @@ local LONGEST_COOL_DOWN = 60 * 1000000
 local MEASURE_WINDOW = 1000000
 local RECHECK = 250000
 local IDLE_TTL_MS = 600000
+local FIRST_CONTACT_PACE = 50
+local FIRST_CONTACT_LONGEST = 5000000
+local BURST = 10000
 local DIMS = {'r', 't', 'i', 'o'}
-local BUCKET = {'lim', 'cap', 'org', 'pos', 'lvl', 'nxt', 'syn'}
+local BUCKET = {'lim', 'cap', 'org', 'pos', 'lvl', 'nxt', 'gon', 'syn', 'dec'}
 
 local function now_us()
   if ARGV[2] ~= '' then return tonumber(ARGV[2]) end
@@ -33,7 +36,7 @@ local function now_us()
 end
 
 local NUMBERS = {'rate', 'ceiling', 'cool', 'probe', 'ldec', 'lmax', 'lthr', 'episodes', 'succ',
-  's0t', 's0c', 's1t', 's1c'}
+  's0t', 's0c', 's1t', 's1c', 'hrd', 'ctc', 'gfst', 'glst'}
 for _, d in ipairs(DIMS) do
   for _, f in ipairs(BUCKET) do table.insert(NUMBERS, d .. f) end
 end
@@ -46,6 +49,7 @@ local function bucket_of(s, d)
   b.pos = b.pos or 0
   b.lvl = b.lvl or 0
   b.nxt = b.nxt or 0
+  b.gon = b.gon or 0
   return b
 end
 
@@ -107,6 +111,13 @@ end
 
 local function brebase(b, now, rate, capacity)
   if b.org ~= nil and b.org > now then return end
+  if b.org == nil then
+    b.pos = math.min(b.gon, b.nxt)
+    b.lvl = capacity
+    b.org = now
+    b.dec = now
+    return
+  end
   local r = reach(b, now, rate)
   if r >= b.nxt then
     b.lvl = math.min(r - b.nxt, capacity)
@@ -116,6 +127,7 @@ local function brebase(b, now, rate, capacity)
     b.pos = r
   end
   b.org = now
+  b.dec = now
 end
 
 local function hold_until(b, untl, rate, unit)
@@ -130,18 +142,52 @@ local function hold_until(b, untl, rate, unit)
   b.org = untl
 end
 
-local function bresync(b, at, rate, remaining)
+local function hold_at_most(b, now, rate, cap)
+  if b.org ~= nil and b.org > now then
+    b.lvl = math.min(b.lvl, math.max(b.pos, b.gon) - b.pos + cap)
+    return
+  end
+  if reach(b, now, rate) > b.gon + cap then
+    b.pos = b.gon
+    b.lvl = cap
+    b.org = now
+    b.dec = now
+  end
+end
+
+local function bresync(b, now, at, rate, remaining, only_lower, handed)
+  b.cap = math.max(b.cap, remaining)
   if b.syn ~= nil and b.syn > at then return end
-  b.pos = math.min(reach(b, at, rate), b.nxt)
+  local counted
+  if b.dec ~= nil and b.dec <= at then
+    counted = math.min(reach(b, at, rate), b.nxt, b.gon)
+  elseif b.dec == nil then
+    counted = math.min(b.nxt, b.gon)
+  elseif handed ~= nil then
+    counted = math.min(handed, b.nxt)
+  else
+    return
+  end
+  local was, is = reach(b, at, rate), counted + remaining
+  if is >= was and (only_lower or is - was < 1) then return end
+  b.pos = counted
   b.lvl = remaining
   b.org = at
   b.syn = at
-  b.cap = math.max(b.cap, remaining)
+  b.dec = now
 end
 
 -- State (State in state.rs).
 local function paced_below(per_minute)
   return per_minute / 60 * MARGIN
+end
+
+local function first_contact(s)
+  if s.hrd ~= nil or s.rate ~= nil or s.probe ~= nil then return false end
+  for d = 1, 4 do
+    if s.b[d].lim then return false end
+  end
+  return true
 end
 
 local function pace(s, d)
@@ -155,6 +201,7 @@ local function pace(s, d)
     if s.rate then return math.min(s.rate, probe) end
     return probe
   end
+  if s.rate == nil and first_contact(s) then return FIRST_CONTACT_PACE end
   return s.rate
 end
 
@@ -222,6 +269,12 @@ local function hold_for_cool_down(s, d, now)
   if s.cool and s.cool > now then hold(s, d, now, s.cool) end
 end
 
+local function start_pacing(s, d, now)
+  s.b[d].org = nil
+  rebase(s, d, now)
+  hold_for_cool_down(s, d, now)
+end
+
 local function set_rate(s, now, rate)
   local fl = floor_of(s)
   rate = math.max(rate, fl)
@@ -231,7 +284,7 @@ local function set_rate(s, now, rate)
   if s.rate == nil or rate < s.rate then s.ldec = now end
   local started = pace(s, 1) == nil
   s.rate = rate
-  if started then hold_for_cool_down(s, 1, now) end
+  if started then start_pacing(s, 1, now) end
 end
 
 local function cool_down(s, now, wait)
@@ -257,6 +310,11 @@ local function answers_probe(s, sent)
   return s.probe ~= nil and sent ~= nil and sent >= s.probe
 end
 
+local function hear(s, now)
+  if first_contact(s) then rebase(s, 1, now) end
+  s.hrd = 1
+end
+
 local function learn_limit(s, now, per_minute)
   if per_minute == 0 or s.b[1].lim == per_minute then return end
   s.b[1].lim = per_minute
@@ -268,20 +326,39 @@ local function learn_limit(s, now, per_minute)
 end
 
 local function learn(s, d, now, per_minute)
+  hear(s, now)
   if d == 1 then return learn_limit(s, now, per_minute) end
   if per_minute == 0 or s.b[d].lim == per_minute then return end
   local started = pace(s, d) == nil
   rebase(s, d, now)
   s.b[d].lim = per_minute
+  if started then return start_pacing(s, d, now) end
   local cap = capacity(s, d, paced_below(per_minute))
   if s.b[d].lvl > cap then s.b[d].lvl = cap end
-  if started then hold_for_cool_down(s, d, now) end
 end
 
-local function resync(s, d, now, at, remaining)
+local function granted(s, now, ticket, cost)
+  for d = 1, 4 do
+    s.b[d].gon = math.max(s.b[d].gon, ticket[d] + cost[d])
+  end
+  if s.glst ~= nil and now - s.glst < BURST then
+    s.glst = now
+  else
+    s.gfst, s.glst = now, now
+  end
+end
+
+local function in_burst(s, at)
+  return s.gfst ~= nil and s.gfst < s.glst and at + BURST >= s.gfst and at <= s.glst + BURST
+end
+
+local function resync(s, d, now, at, remaining, handed)
+  hear(s, now)
+  local only_lower = in_burst(s, at)
   local rate = pace(s, d)
   if rate then
-    bresync(s.b[d], at, rate, remaining)
+    bresync(s.b[d], now, at, rate, remaining, only_lower, handed)
+    hold_at_most(s.b[d], now, rate, capacity(s, d, rate))
     hold_for_cool_down(s, d, now)
   end
 end
@@ -289,19 +366,19 @@ end
 local function clear(s, now, limits)
   rebase(s, 1, now)
   local first = math.floor(s.b[1].pos)
-  local nxt = {}
-  for d = 1, 4 do nxt[d] = s.b[d].nxt end
+  local nxt, gon = {}, {}
+  for d = 1, 4 do nxt[d], gon[d] = s.b[d].nxt, s.b[d].gon end
   for _, name in ipairs(NUMBERS) do s[name] = nil end
   s.lmax, s.episodes, s.succ = 0, 0, 0
   for d = 1, 4 do
-    s.b[d] = {cap = 0, pos = 0, lvl = 0, nxt = nxt[d]}
+    s.b[d] = {cap = 0, pos = 0, lvl = 0, nxt = nxt[d], gon = gon[d]}
     if limits[d] and limits[d] > 0 then s.b[d].lim = limits[d] end
   end
   if limits[1] and limits[1] > 0 then
     s.rate = paced_below(limits[1])
     s.ceiling = s.rate
   end
-  s.b[1].org, s.b[1].pos, s.b[1].lvl = now, first, 1
+  s.b[1].org, s.b[1].pos, s.b[1].lvl, s.b[1].dec = now, first, 1, now
 end
 
 local function sample(s, now)
@@ -319,9 +396,14 @@ local function admitted_rate(s, now)
   return math.max(s.succ - counted, 0) / (span / 1000000)
 end
 
-local function decrease(s, now, hint)
+local function decrease(s, now, hint, cost)
   local current = s.rate or admitted_rate(s, now)
   if current <= 0 and hint and hint > LONGEST_COOL_DOWN then return end
+  local tokens_paced = false
+  for d = 2, 4 do
+    if cost[d] > 0 and s.b[d].lim then tokens_paced = true end
+  end
+  if tokens_paced and s.b[1].lim == nil then return end
   s.episodes = s.episodes + 1
   s.lthr = now
   if current <= 0 then
@@ -355,11 +437,18 @@ local function climb(s, now)
   if cubic == cubic and cubic < math.huge and cubic > s.rate then set_rate(s, now, cubic) end
 end
 
-local function refund(s, sent, cost)
+local function refund(s, now, sent, cost)
   for d = 2, 4 do
-    local b = s.b[d]
-    local news = b.syn ~= nil and sent ~= nil and b.syn >= sent
-    if cost[d] > 0 and not news then b.pos = b.pos - cost[d] end
+    local rate = pace(s, d)
+    if rate then
+      local cap = capacity(s, d, rate)
+      local b = s.b[d]
+      local news = b.syn ~= nil and sent ~= nil and b.syn >= sent
+      if cost[d] > 0 and not news then
+        b.lvl = b.lvl + cost[d]
+        hold_at_most(b, now, rate, cap)
+      end
+    end
   end
 end
 
@@ -446,6 +535,10 @@ elseif op == 'reserve' then
     save(s, now)
     return reply(s, 'free', nil, now, now)
   end
+  if first_contact(s) then
+    if s.ctc == nil then s.ctc = now end
+    if now - s.ctc >= FIRST_CONTACT_LONGEST then hear(s, now) end
+  end
   for d = 1, 4 do
     local rate = pace(s, d)
     if rate and reach(s.b[d], now, rate) >= s.b[d].nxt then rebase(s, d, now) end
@@ -457,6 +550,7 @@ elseif op == 'reserve' then
     save(s, now)
     return reply(s, 'late', nil, verdict[2], now)
   end
+  if verdict[1] == 'go' then granted(s, now, ticket, cost) end
   for d = 1, 4 do s.b[d].nxt = s.b[d].nxt + cost[d] end
   save(s, now)
   return reply(s, verdict[1], ticket, verdict[2], now)
@@ -465,6 +559,18 @@ elseif op == 'record' then
   -- or ""; ARGV[6..9]: the call's cost.
   local kind, sent, hint = ARGV[3], opt(4), opt(5)
   local cost = four(6, 0)
+  if kind == 'granted' then
+    -- A turn a process handed out from its read: ARGV[6..9] the cost,
+    -- ARGV[10..13] the ticket.
+    granted(s, now, four(10, 0), cost)
+    save(s, now)
+    return reply(s, 'ok', nil, now, now)
+  end
+  hear(s, now)
+  if kind == 'answered' then
+    save(s, now)
+    return reply(s, 'ok', nil, now, now)
+  end
   if kind == 'ok' then s.succ = s.succ + 1 end
   sample(s, now)
   if kind == 'ok' then
@@ -477,19 +583,20 @@ elseif op == 'record' then
   elseif kind == 'overload' then
     if hint then cool_down(s, now, hint) end
   else
-    refund(s, sent, cost)
+    refund(s, now, sent, cost)
     if hint then
       if hint <= LONGEST_COOL_DOWN and answers_probe(s, sent) then end_probe(s, now) end
       cool_down(s, now, hint)
     end
-    local new_episode = s.ldec == nil or (sent ~= nil and sent >= s.ldec)
-    if new_episode then decrease(s, now, hint) end
+    local new_episode = s.ldec == nil or (sent ~= nil and sent > s.ldec)
+    if new_episode then decrease(s, now, hint, cost) end
   end
   save(s, now)
   return reply(s, 'ok', nil, now, now)
 elseif op == 'observe' then
   -- ARGV[3]: the request's send time (µs) or "" for now; ARGV[4]: a cool-down
-  -- (µs) or ""; ARGV[5..12]: limit and remaining of each dimension, or "".
+  -- (µs) or ""; ARGV[5..12]: limit and remaining of each dimension, or "";
+  -- ARGV[13..16]: where the turns handed out by then end, or "" if unknown.
   local at, reset = opt(3) or now, opt(4)
   if at > now then at = now end
   for d = 1, 4 do
@@ -498,7 +605,7 @@ elseif op == 'observe' then
   end
   for d = 1, 4 do
     local remaining = opt(6 + (d - 1) * 2)
-    if remaining and s.b[d].lim then resync(s, d, now, at, remaining) end
+    if remaining and s.b[d].lim then resync(s, d, now, at, remaining, opt(12 + d)) end
   end
   if reset then cool_down(s, now, reset) end
   save(s, now)

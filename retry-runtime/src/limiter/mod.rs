@@ -4,6 +4,7 @@
 //! and a request rate from throttles.
 
 mod cost;
+mod handed;
 #[cfg(all(test, feature = "redis"))]
 #[path = "../../tests/support/redis_server.rs"]
 mod redis_server;
@@ -76,7 +77,17 @@ pub struct RateLimiter {
     seed: Limits,
     /// Whether the limits came from the server's headers.
     learned: AtomicBool,
+    /// Whether an answer that says nothing about the limit was reported.
+    answered: AtomicBool,
     state: Mutex<State<Instant>>,
+    /// The turns this process's schedule handed out lately (taken under the
+    /// state's lock).
+    handed: Mutex<handed::Handed>,
+    /// Wakes the waiting callers when the schedule moved sooner (a response's
+    /// `remaining`, a refund, a reset): a call that goes late is paid for but
+    /// not yet counted by the server, and a response then over-credits it.
+    #[cfg(feature = "tokio")]
+    sooner: tokio::sync::Notify,
     /// The fleet's state in Redis, once `share_redis` was called.
     #[cfg(feature = "redis")]
     shared: std::sync::OnceLock<std::sync::Arc<shared::Shared>>,
@@ -166,6 +177,8 @@ pub enum Store {
 enum Reserve {
     /// No schedule is running: go now.
     Free,
+    /// A place in the schedule whose turn has come: go now.
+    Go(Turn),
     /// A place in the schedule, when to look again, and the latest it may come.
     Ticket(Ticket, Instant, Instant),
     /// The turn would come too late: this far away.
@@ -202,7 +215,11 @@ impl RateLimiter {
             known_limit: AtomicU64::new(per_dimension[REQUESTS] as u64),
             seed: limits,
             learned: AtomicBool::new(false),
+            answered: AtomicBool::new(false),
             state: Mutex::new(State::new(per_dimension)),
+            handed: Mutex::new(handed::Handed::new()),
+            #[cfg(feature = "tokio")]
+            sooner: tokio::sync::Notify::const_new(),
             #[cfg(feature = "redis")]
             shared: std::sync::OnceLock::new(),
         }
@@ -273,6 +290,7 @@ impl RateLimiter {
         let now = now();
         let sent = sent.min(now);
         let mut state = self.lock();
+        let paid = state.paid(now);
         for (d, quota) in quotas.iter().enumerate() {
             if let Some(limit) = quota.limit {
                 state.learn(d, now, limit);
@@ -283,10 +301,16 @@ impl RateLimiter {
             }
         }
         let known = state.limits();
+        // A call of a burst handed out just after this one's send may have
+        // reached the server first: counted too, as a burst's answers may
+        // only lower what a bucket holds.
+        let handed = self.handed().by(sent + state::BURST);
         let mut cooled = None;
         for (d, quota) in quotas.iter().enumerate() {
             match (quota.remaining, known[d]) {
-                (Some(remaining), Some(_)) => state.resync(d, now, sent, remaining),
+                (Some(remaining), Some(_)) => {
+                    state.resync(d, now, sent, remaining, handed.map(|h| h[d]));
+                }
                 // Exhausted with no limit to pace by: wait for the reset.
                 (Some(0), None) => cooled = reset,
                 _ => {}
@@ -296,6 +320,7 @@ impl RateLimiter {
             state.cool_down(now, reset);
         }
         self.settle(&state, now);
+        self.wake_if_sooner(&state, paid, now);
         drop(state);
         #[cfg(feature = "redis")]
         if let Some(shared) = self.healthy_store() {
@@ -303,6 +328,7 @@ impl RateLimiter {
                 quotas: quotas.map(|q| (q.limit, q.remaining)),
                 reset: cooled,
                 sent: shared.store_time(sent, now),
+                handed: shared.handed_by(sent + state::BURST),
             });
         }
     }
@@ -375,13 +401,16 @@ impl RateLimiter {
     pub fn reset(&self) {
         let now = now();
         let mut state = self.lock();
+        let paid = state.paid(now);
         let seed = self.seed.per_dimension();
         state.clear(now, seed);
         self.known_limit
             .store(u64::from(seed[REQUESTS]), Ordering::Relaxed);
         self.learned.store(false, Ordering::Relaxed);
+        self.answered.store(false, Ordering::Relaxed);
         self.successes.store(0, Ordering::Relaxed);
         self.settle(&state, now);
+        self.wake_if_sooner(&state, paid, now);
         drop(state);
         #[cfg(feature = "redis")]
         if let Some(shared) = self.shared.get() {
@@ -446,7 +475,10 @@ impl RateLimiter {
         let outcome = match (class, hint) {
             (ErrorClass::RateLimit, hint) => Outcome::Throttle(hint),
             (ErrorClass::Overloaded, Some(hint)) => Outcome::Overloaded(hint),
-            _ => return,
+            // No answer came back: nothing learned.
+            (ErrorClass::Connection | ErrorClass::Timeout, _) => return,
+            // An answer, but not about the limit.
+            _ => return self.answered(turn),
         };
         let successes = self.successes.load(Ordering::Relaxed);
         #[cfg(feature = "redis")]
@@ -461,13 +493,34 @@ impl RateLimiter {
         self.record(turn, &cost.amounts(), outcome, successes);
     }
 
+    /// An answer came back that says nothing about the limit: first contact,
+    /// if it still paces, is over. Once per limiter (until `reset`).
+    #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
+    fn answered(&self, turn: Turn) {
+        if self.answered.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        #[cfg(feature = "redis")]
+        if let (Sent::Shared(_), Some(shared)) = (turn.sent, self.healthy_store()) {
+            shared.send(shared::Update::Answered);
+        }
+        let now = now();
+        let mut state = self.lock();
+        let paid = state.paid(now);
+        state.hear(now);
+        self.settle(&state, now);
+        self.wake_if_sooner(&state, paid, now);
+    }
+
     fn record(&self, turn: Turn, cost: &Amounts, outcome: Outcome, successes: u64) {
         let now = now();
         let mut state = self.lock();
+        let paid = state.paid(now);
         // A shared turn's send time is on the store's clock: this process's
         // state learns its cool-downs, the store counts its episodes.
         state.record(now, turn.local_sent(), cost, outcome, successes);
         self.settle(&state, now);
+        self.wake_if_sooner(&state, paid, now);
     }
 
     /// Looks for a turn for a caller arriving now that may wait up to
@@ -486,14 +539,28 @@ impl RateLimiter {
             .unwrap_or(now + Duration::from_secs(86_400));
         match state.reserve(now, latest, cost, successes) {
             Ok((ticket, Check::WaitUntil(at))) => Reserve::Ticket(ticket, at, latest),
-            Ok((ticket, _)) => Reserve::Ticket(ticket, now, latest),
-            Err(wait) => Reserve::TooLate(wait),
+            Ok((ticket, Check::Go)) => {
+                self.handed().push(now, &ticket, cost);
+                #[cfg(feature = "metrics")]
+                crate::metrics::limiter_wait(Duration::ZERO);
+                Reserve::Go(Turn {
+                    sent: Sent::Local(now),
+                })
+            }
+            Ok((_, Check::TooLate(wait))) | Err(wait) => Reserve::TooLate(wait),
         }
     }
 
     /// Where `ticket` stands now.
     fn recheck(&self, ticket: &Ticket, cost: &Amounts, latest: Instant) -> Check<Instant> {
-        self.lock().check(ticket, cost, now(), latest)
+        let now = now();
+        let mut state = self.lock();
+        let check = state.check(ticket, cost, now, latest);
+        if check == Check::Go {
+            state.granted(now, ticket, cost);
+            self.handed().push(now, ticket, cost);
+        }
+        check
     }
 
     fn release(&self, ticket: &Ticket, cost: &Amounts) {
@@ -510,6 +577,22 @@ impl RateLimiter {
         let shared = false;
         self.engaged
             .store(shared || !state.is_idle(now), Ordering::Release);
+    }
+
+    /// Wakes the waiting callers if the schedule now pays further by `now`
+    /// than `before`: their turns may have come. Blocking waiters look again
+    /// on their own, at most a recheck later.
+    #[cfg_attr(not(feature = "tokio"), allow(unused_variables))]
+    fn wake_if_sooner(&self, state: &State<Instant>, before: Amounts, now: Instant) {
+        #[cfg(feature = "tokio")]
+        if state
+            .paid(now)
+            .iter()
+            .zip(before)
+            .any(|(after, before)| *after > before)
+        {
+            self.sooner.notify_waiters();
+        }
     }
 
     /// Hands what this process knows to its store, if shared; whether it is.
@@ -531,6 +614,13 @@ impl RateLimiter {
             busy_until: at(state.next_turn(now)),
         });
         true
+    }
+
+    /// Taken under the state's lock, never the other way round.
+    fn handed(&self) -> MutexGuard<'_, handed::Handed> {
+        self.handed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A poisoned lock means a panic mid-update of plain numbers, all still valid.

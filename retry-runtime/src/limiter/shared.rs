@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
 
+use super::handed::Handed;
 use super::state::{Amounts, Check, DIMENSIONS, Seed, State, Ticket};
 use super::time::{Micros, Time};
 use super::{Cost, Limits, RateLimiter, Sent, Turn};
@@ -36,6 +37,8 @@ pub(crate) struct Shared {
     /// `reset()` was called while the store did not answer: the next
     /// reconnect clears the store first, back to these limits.
     clear_pending: Mutex<Option<Limits>>,
+    /// The turns in the store's schedule this process handed out lately.
+    handed: Mutex<Handed>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -98,7 +101,7 @@ pub(crate) enum Reply {
     /// No schedule running: go now.
     Free,
     /// A ticket whose turn is now, sent at this instant of the store's clock.
-    Go(Micros),
+    Go { ticket: Ticket, now: Micros },
     /// A ticket: look again at `at`, when the store's clock said `now`.
     Wait {
         ticket: Ticket,
@@ -122,12 +125,22 @@ pub(crate) enum Update {
     Overloaded {
         hint: Duration,
     },
+    /// An answer that says nothing about the limit: first contact is over.
+    Answered,
+    /// A waiter of this process went, at the place `ticket` costing `cost`:
+    /// the store learns what the server can have counted.
+    Granted {
+        ticket: Ticket,
+        cost: Amounts,
+    },
     /// A response's headers: each dimension's limit and remaining, a
     /// cool-down to apply, and when its request was sent (the store's clock).
     Observe {
         quotas: [(Option<u64>, Option<u64>); DIMENSIONS],
         reset: Option<Duration>,
         sent: Option<Micros>,
+        /// Where the turns this process handed out by then end.
+        handed: Option<Amounts>,
     },
     Release {
         ticket: Ticket,
@@ -172,7 +185,20 @@ impl Shared {
             cache: Mutex::default(),
             seed: Mutex::default(),
             clear_pending: Mutex::new(None),
+            handed: Mutex::new(Handed::new()),
         })
+    }
+
+    fn handed(&self) -> MutexGuard<'_, Handed> {
+        self.handed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Where the turns this process handed out by `sent` end in the store's
+    /// schedule, if it remembers.
+    pub(crate) fn handed_by(&self, sent: Instant) -> Option<Amounts> {
+        self.handed().by(sent)
     }
 
     pub(crate) fn is_healthy(&self) -> bool {
@@ -252,7 +278,7 @@ impl Shared {
         let (kind, ticket, value, now) = self.take(value)?;
         Some(match kind.as_str() {
             "free" => Reply::Free,
-            "go" => Reply::Go(now),
+            "go" => Reply::Go { ticket, now },
             "wait" => Reply::Wait {
                 ticket,
                 at: Micros(value),
@@ -389,14 +415,30 @@ impl Shared {
                 "record",
                 vec!["overload".into(), String::new(), micros(hint).to_string()],
             ),
+            Update::Answered => (
+                "record",
+                vec!["answered".into(), String::new(), String::new()],
+            ),
+            Update::Granted { ticket, cost } => {
+                let mut args = vec!["granted".into(), String::new(), String::new()];
+                args.extend(nums(cost).chain(nums(ticket)));
+                ("record", args)
+            }
             Update::Observe {
                 quotas,
                 reset,
                 sent,
+                handed,
             } => {
                 let mut args = vec![opt(sent.map(|s| s.0)), opt(reset.map(micros))];
                 for (limit, remaining) in quotas {
                     args.extend([opt(limit), opt(remaining)]);
+                }
+                match handed {
+                    Some(handed) => args.extend(nums(handed)),
+                    None => {
+                        args.extend([String::new(), String::new(), String::new(), String::new()])
+                    }
                 }
                 ("observe", args)
             }
@@ -551,7 +593,10 @@ impl RateLimiter {
         self.adopt_store_limits(shared);
         let (ticket, at, now) = match reply {
             Reply::Free => return Ok(Ok(Turn::shared(None))),
-            Reply::Go(now) => return Ok(Ok(Turn::shared(Some(now)))),
+            Reply::Go { ticket, now } => {
+                shared.handed().push(Instant::now(), &ticket, &cost);
+                return Ok(Ok(Turn::shared(Some(now))));
+            }
             Reply::Late(wait) => return Ok(Err(Throttled::new(wait))),
             Reply::Wait { ticket, at, now } => (ticket, at, now),
         };
@@ -670,7 +715,15 @@ impl<'a> SharedWaiter<'a> {
     }
 
     fn served(mut self, now: Micros) -> Turn {
-        self.ticket = None;
+        if let Some(ticket) = self.ticket.take() {
+            self.shared
+                .handed()
+                .push(Instant::now(), &ticket, &self.cost);
+            self.shared.send(Update::Granted {
+                ticket,
+                cost: self.cost,
+            });
+        }
         #[cfg(feature = "metrics")]
         crate::metrics::limiter_wait(self.since.elapsed());
         Turn::shared(Some(now))
@@ -714,6 +767,12 @@ mod tests {
         Success {
             sent_ago_ms: Option<u64>,
         },
+        /// An answer that says nothing about the limit.
+        Answered,
+        /// A held ticket, this far back, was handed its turn.
+        Granted {
+            back: usize,
+        },
         Throttle {
             sent_ago_ms: Option<u64>,
             hint_ms: Option<u64>,
@@ -726,6 +785,9 @@ mod tests {
             sent_ago_ms: Option<u64>,
             reset_ms: Option<u64>,
             quotas: Quotas,
+            /// Where the turns handed out by the send end, as a process
+            /// remembers it.
+            handed: Option<[u32; DIMENSIONS]>,
         },
         /// Gives back the ticket handed out `back` reserves ago, if any.
         Release {
@@ -793,8 +855,10 @@ mod tests {
             2 => (ago.clone(), proptest::option::of(hint.clone()), cost())
                 .prop_map(|(sent_ago_ms, hint_ms, cost)| Op::Throttle { sent_ago_ms, hint_ms, cost }),
             1 => hint.clone().prop_map(|hint_ms| Op::Overloaded { hint_ms }),
-            2 => (ago, proptest::option::of(hint.clone()), quotas())
-                .prop_map(|(sent_ago_ms, reset_ms, quotas)| Op::Observe { sent_ago_ms, reset_ms, quotas }),
+            1 => Just(Op::Answered),
+            1 => (0..4usize).prop_map(|back| Op::Granted { back }),
+            2 => (ago, proptest::option::of(hint.clone()), quotas(), proptest::option::of([0..300u32, 0..200_000u32, 0..100_000u32, 0..100_000u32]))
+                .prop_map(|(sent_ago_ms, reset_ms, quotas, handed)| Op::Observe { sent_ago_ms, reset_ms, quotas, handed }),
             1 => (0..4usize).prop_map(|back| Op::Release { back }),
             1 => (
                 limits(),
@@ -958,11 +1022,25 @@ mod tests {
                         args.extend(nums(*cost));
                         args
                     }
+                    Op::Granted { back } => match held.len().checked_sub(back + 1) {
+                        Some(i) => {
+                            let (ticket, cost) = held.remove(i);
+                            rust.granted(t, &ticket, &cost);
+                            let mut args = vec!["record".into(), "granted".into(), String::new(), String::new()];
+                            args.extend(nums(cost).chain(nums(ticket)));
+                            args
+                        }
+                        None => Vec::new(),
+                    },
+                    Op::Answered => {
+                        rust.hear(t);
+                        vec!["record".into(), "answered".into(), String::new(), String::new()]
+                    }
                     Op::Overloaded { hint_ms } => {
                         rust.record(t, None, &crate::limiter::state::ONE_REQUEST, Outcome::Overloaded(ms(*hint_ms)), successes);
                         vec!["record".into(), "overload".into(), String::new(), (hint_ms * 1000).to_string()]
                     }
-                    Op::Observe { sent_ago_ms, reset_ms, quotas } => {
+                    Op::Observe { sent_ago_ms, reset_ms, quotas, handed } => {
                         let at = sent(*sent_ago_ms).unwrap_or(t);
                         for (d, (limit, _)) in quotas.iter().enumerate() {
                             if let Some(limit) = limit {
@@ -972,7 +1050,7 @@ mod tests {
                         let known = rust.limits();
                         for (d, (_, remaining)) in quotas.iter().enumerate() {
                             if let (Some(remaining), Some(_)) = (remaining, known[d]) {
-                                rust.resync(d, t, at, *remaining);
+                                rust.resync(d, t, at, *remaining, handed.map(|h| f64::from(h[d])));
                             }
                         }
                         if let Some(reset) = reset_ms {
@@ -986,6 +1064,7 @@ mod tests {
                         for (limit, remaining) in quotas {
                             args.extend([text(*limit), text(*remaining)]);
                         }
+                        args.extend((0..DIMENSIONS).map(|d| text(handed.map(|h| u64::from(h[d])))));
                         args
                     }
                     Op::Release { back } => match held.len().checked_sub(back + 1) {

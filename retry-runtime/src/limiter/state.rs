@@ -38,6 +38,20 @@ pub(crate) const LONGEST_COOL_DOWN: Duration = Duration::from_secs(60);
 /// Successes are counted over at least this long to estimate the admitted rate.
 const MEASURE_WINDOW: Duration = Duration::from_secs(1);
 
+/// Until the first answer, with nothing known, callers go this many a
+/// second: a first wave spread out rather than sent blind all at once, while
+/// the first answer — a refusal comes back at once, with the limits in its
+/// headers — teaches what the key allows.
+pub(crate) const FIRST_CONTACT_PACE: f64 = 50.0;
+/// A first contact no answer came back for paces no longer than this.
+pub(crate) const FIRST_CONTACT_LONGEST: Duration = Duration::from_secs(5);
+
+/// Calls granted less than this apart form a burst: the server may count
+/// them in any order, so that the first answers' `remaining` do not count the
+/// others yet. A response to a call of a burst only ever lowers what a
+/// bucket holds.
+pub(crate) const BURST: Duration = Duration::from_millis(10);
+
 /// The dimensions of a limit, in the order of every per-dimension array.
 pub(crate) const DIMENSIONS: usize = 4;
 /// Requests: every call spends one.
@@ -117,9 +131,17 @@ pub(crate) struct Bucket<T> {
     level: f64,
     /// The position the next call takes.
     next: f64,
+    /// The end of the furthest ticket that was handed its turn: what the
+    /// server can have counted. A paid position need not be handed out yet
+    /// (the call at the head of the queue pays for itself over time).
+    gone: f64,
     /// When a response's `remaining` last re-anchored it: the send time of
     /// its request. Older news does not overwrite newer.
     synced: Option<T>,
+    /// When the anchor was set: a response to a request sent before then
+    /// (its answer took seconds, the schedule moved meanwhile) cannot read
+    /// what was paid at its send from the anchor.
+    decided: Option<T>,
 }
 
 impl<T: Time> Bucket<T> {
@@ -131,7 +153,9 @@ impl<T: Time> Bucket<T> {
             pos: 0.0,
             level: 0.0,
             next: 0.0,
+            gone: 0.0,
             synced: None,
+            decided: None,
         }
     }
 
@@ -164,6 +188,15 @@ impl<T: Time> Bucket<T> {
         if self.origin.is_some_and(|origin| origin > now) {
             return;
         }
+        if self.origin.is_none() {
+            // Never anchored: full, from where the calls handed their turn
+            // end; those still waiting pay from there.
+            self.pos = self.gone.min(self.next);
+            self.level = capacity;
+            self.origin = Some(now);
+            self.decided = Some(now);
+            return;
+        }
         let reach = self.reach(now, rate);
         if reach >= self.next {
             self.level = (reach - self.next).min(capacity);
@@ -173,6 +206,7 @@ impl<T: Time> Bucket<T> {
             self.pos = reach;
         }
         self.origin = Some(now);
+        self.decided = Some(now);
     }
 
     /// After [`rebase`](Bucket::rebase): nothing paid before `until`; the
@@ -196,17 +230,68 @@ impl<T: Time> Bucket<T> {
         self.origin = Some(until);
     }
 
+    /// No more available now than the bucket holds beyond what was handed
+    /// out: a response re-anchoring seconds back, at a rate higher than the
+    /// calls went at since, or a refund, cannot let the calls behind go in a
+    /// burst the server's bucket could not pay.
+    fn hold_at_most(&mut self, now: T, rate: f64, capacity: f64) {
+        if self.origin.is_some_and(|origin| origin > now) {
+            // Held (a cool-down): what it holds when the hold ends.
+            self.level = self
+                .level
+                .min(self.pos.max(self.gone) - self.pos + capacity);
+            return;
+        }
+        if self.reach(now, rate) > self.gone + capacity {
+            self.pos = self.gone;
+            self.level = capacity;
+            self.origin = Some(now);
+            self.decided = Some(now);
+        }
+    }
+
     /// The server's word: as its request was sent, at `at`, `remaining` was
-    /// left, everything granted by then spent.
-    fn resync(&mut self, at: T, rate: f64, remaining: f64) {
+    /// left, everything handed out by then spent. While the anchor set
+    /// before `at` holds, that is what the schedule had paid by then (a
+    /// paced call goes the moment its cost is paid), and a word that agrees
+    /// moves nothing; an anchor set since (the answer took seconds) says
+    /// nothing of `at`: `handed`, the end of the furthest turn given by then
+    /// as the caller remembers it, counts instead. With `only_lower` (the
+    /// call was one of a burst, whose others the server may not have counted
+    /// yet), a word that the bucket holds more is not taken.
+    fn resync(
+        &mut self,
+        now: T,
+        at: T,
+        rate: f64,
+        remaining: f64,
+        only_lower: bool,
+        handed: Option<f64>,
+    ) {
+        self.capacity = self.capacity.max(remaining);
         if self.synced.is_some_and(|synced| synced > at) {
             return;
         }
-        self.pos = self.reach(at, rate).min(self.next);
+        let counted = match (self.decided, handed) {
+            (Some(decided), _) if decided <= at => {
+                self.reach(at, rate).min(self.next).min(self.gone)
+            }
+            (None, _) => self.next.min(self.gone),
+            (Some(_), Some(handed)) => handed.min(self.next),
+            (Some(_), None) => return,
+        };
+        let (was, is) = (self.reach(at, rate), counted + remaining);
+        // Calls of a burst only lower it; and `remaining` is a whole number:
+        // a word of less than one more is no word, and the schedule keeps
+        // its own pace rather than the answers' timing.
+        if is >= was && (only_lower || is - was < 1.0) {
+            return;
+        }
+        self.pos = counted;
         self.level = remaining;
         self.origin = Some(at);
         self.synced = Some(at);
-        self.capacity = self.capacity.max(remaining);
+        self.decided = Some(now);
     }
 }
 
@@ -233,6 +318,14 @@ pub(crate) struct State<T> {
     episodes: u64,
     /// `(when, successes counted by then)`, the older and the newer sample.
     samples: [Option<(T, u64)>; 2],
+    /// Whether any answer came back: until then, with nothing known, turns
+    /// go at [`FIRST_CONTACT_PACE`].
+    heard: bool,
+    /// When the first turn was asked for.
+    contact: Option<T>,
+    /// The first and the last of the latest run of turns handed out less
+    /// than [`BURST`] apart.
+    grants: Option<(T, T)>,
 }
 
 /// The limits per minute a limiter starts from, per dimension (`0`: unknown).
@@ -260,6 +353,9 @@ impl<T: Time> State<T> {
             last_throttle: None,
             episodes: 0,
             samples: [None, None],
+            heard: false,
+            contact: None,
+            grants: None,
         }
     }
 
@@ -314,8 +410,27 @@ impl<T: Time> State<T> {
         let probe = 1.0 / LONGEST_COOL_DOWN.as_secs_f64();
         match (self.probe_since, self.rate) {
             (Some(_), rate) => Some(rate.map_or(probe, |rate| rate.min(probe))),
+            (None, None) if self.first_contact() => Some(FIRST_CONTACT_PACE),
             (None, rate) => rate,
         }
+    }
+
+    /// Nothing known, nothing heard yet: the first contact paces.
+    fn first_contact(&self) -> bool {
+        !self.heard
+            && self.rate.is_none()
+            && self.probe_since.is_none()
+            && self.buckets.iter().all(|bucket| bucket.limit.is_none())
+    }
+
+    /// An answer came back (any answer: a refusal, an error, a success):
+    /// first contact is over, the callers it holds go at the pace learned,
+    /// if any, from now.
+    pub(crate) fn hear(&mut self, now: T) {
+        if self.first_contact() {
+            self.rebase(REQUESTS, now);
+        }
+        self.heard = true;
     }
 
     /// The most a bucket holds while nothing is pending: what a response
@@ -353,6 +468,18 @@ impl<T: Time> State<T> {
         self.cool_down_until.map_or(at, |until| at.max(until))
     }
 
+    /// How far each dimension has paid by `now` (without limit when it does
+    /// not pace): a look that later finds any further means turns moved sooner.
+    pub(crate) fn paid(&self, now: T) -> Amounts {
+        [0, 1, 2, 3].map(|d| match self.pace(d) {
+            Some(rate) if self.cool_down_until.is_none_or(|until| until <= now) => {
+                self.buckets[d].reach(now, rate)
+            }
+            Some(_) => f64::NEG_INFINITY,
+            None => f64::INFINITY,
+        })
+    }
+
     /// When a call arriving at `now` costing one request would get its turn.
     pub(crate) fn next_turn(&self, now: T) -> T {
         if self.is_idle(now) {
@@ -373,6 +500,12 @@ impl<T: Time> State<T> {
         successes: u64,
     ) -> Result<(Ticket, Check<T>), Duration> {
         self.sample(now, successes);
+        if self.first_contact() {
+            let since = *self.contact.get_or_insert(now);
+            if now.saturating_duration_since(since) >= FIRST_CONTACT_LONGEST {
+                self.hear(now);
+            }
+        }
         for d in 0..DIMENSIONS {
             // An idle spell saves up no more than the bucket holds.
             if let Some(rate) = self.pace(d)
@@ -381,10 +514,16 @@ impl<T: Time> State<T> {
                 self.rebase(d, now);
             }
         }
-        let ticket = [0, 1, 2, 3].map(|d| self.buckets[d].next);
+        // A place in every dimension, pacing or not: should one start to
+        // pace, the calls keep their order, and those not handed their turn
+        // yet wait for it.
+        let ticket: Ticket = [0, 1, 2, 3].map(|d| self.buckets[d].next);
         match self.check(&ticket, cost, now, latest) {
             Check::TooLate(wait) => Err(wait),
             check => {
+                if check == Check::Go {
+                    self.granted(now, &ticket, cost);
+                }
                 for (bucket, cost) in self.buckets.iter_mut().zip(cost) {
                     bucket.next += cost;
                 }
@@ -411,6 +550,25 @@ impl<T: Time> State<T> {
             return Check::TooLate(at.saturating_duration_since(now));
         }
         Check::WaitUntil(at.min(latest).min(now.saturating_add(RECHECK)))
+    }
+
+    /// The call at `ticket` costing `cost` was handed its turn at `now`.
+    pub(crate) fn granted(&mut self, now: T, ticket: &Ticket, cost: &Amounts) {
+        for (bucket, (place, cost)) in self.buckets.iter_mut().zip(ticket.iter().zip(cost)) {
+            bucket.gone = bucket.gone.max(place + cost);
+        }
+        self.grants = match self.grants {
+            Some((first, last)) if now.saturating_duration_since(last) < BURST => {
+                Some((first, now))
+            }
+            _ => Some((now, now)),
+        };
+    }
+
+    /// Whether a call sent at `at` was one of a burst.
+    fn in_burst(&self, at: T) -> bool {
+        matches!(self.grants, Some((first, last))
+            if first < last && at.saturating_add(BURST) >= first && at <= last.saturating_add(BURST))
     }
 
     /// A caller gives its ticket back unused: when it was the last one handed
@@ -448,7 +606,7 @@ impl<T: Time> State<T> {
         let started = self.pace(REQUESTS).is_none();
         self.rate = Some(rate);
         if started {
-            self.hold_for_cool_down(REQUESTS, now);
+            self.start_pacing(REQUESTS, now);
         }
     }
 
@@ -554,14 +712,17 @@ impl<T: Time> State<T> {
         self.rebase(REQUESTS, now);
         let first = self.buckets[REQUESTS].pos.floor();
         let next: Amounts = [0, 1, 2, 3].map(|d| self.buckets[d].next);
+        let gone: Amounts = [0, 1, 2, 3].map(|d| self.buckets[d].gone);
         *self = State::new(limits);
-        for (bucket, next) in self.buckets.iter_mut().zip(next) {
+        for ((bucket, next), gone) in self.buckets.iter_mut().zip(next).zip(gone) {
             bucket.next = next;
+            bucket.gone = gone;
         }
         // The first caller waiting goes now, the others paced behind it;
         // the token buckets start full.
         let requests = &mut self.buckets[REQUESTS];
         requests.origin = Some(now);
+        requests.decided = Some(now);
         requests.pos = first;
         requests.level = 1.0;
     }
@@ -569,6 +730,7 @@ impl<T: Time> State<T> {
     /// The limit a server announced for dimension `d`, per minute: pacing
     /// stays a margin below it.
     pub(crate) fn learn(&mut self, d: usize, now: T, per_minute: u64) {
+        self.hear(now);
         if d == REQUESTS {
             return self.learn_limit(now, per_minute);
         }
@@ -578,14 +740,23 @@ impl<T: Time> State<T> {
         let started = self.pace(d).is_none();
         self.rebase(d, now);
         self.buckets[d].limit = Some(per_minute);
+        if started {
+            return self.start_pacing(d, now);
+        }
         // A lower limit holds less: no more than its own second's worth.
         let rate = paced_below(per_minute);
         let capacity = self.capacity(d, rate);
         let bucket = &mut self.buckets[d];
         bucket.level = bucket.level.min(capacity);
-        if started {
-            self.hold_for_cool_down(d, now);
-        }
+    }
+
+    /// Dimension `d` paces from `now` on: full, from where the calls handed
+    /// their turn end — those still waiting pay from there, in order — and
+    /// paying nothing before a cool-down's end.
+    fn start_pacing(&mut self, d: usize, now: T) {
+        self.buckets[d].origin = None;
+        self.rebase(d, now);
+        self.hold_for_cool_down(d, now);
     }
 
     /// The request limit a server announced, per minute: pacing stays a
@@ -610,9 +781,13 @@ impl<T: Time> State<T> {
     /// re-anchored there — `remaining: 0` then means the next call waits for
     /// its cost to refill, not for the bucket to be full; with no limit known
     /// it tells nothing to pace by (a reset, if any, is a cool-down).
-    pub(crate) fn resync(&mut self, d: usize, now: T, at: T, remaining: u64) {
+    pub(crate) fn resync(&mut self, d: usize, now: T, at: T, remaining: u64, handed: Option<f64>) {
+        self.hear(now);
+        let only_lower = self.in_burst(at);
         if let Some(rate) = self.pace(d) {
-            self.buckets[d].resync(at, rate, remaining as f64);
+            self.buckets[d].resync(now, at, rate, remaining as f64, only_lower, handed);
+            let capacity = self.capacity(d, rate);
+            self.buckets[d].hold_at_most(now, rate, capacity);
             // The server's word is as of `at`; a cool-down running still holds.
             self.hold_for_cool_down(d, now);
         }
@@ -629,6 +804,7 @@ impl<T: Time> State<T> {
         outcome: Outcome,
         successes: u64,
     ) {
+        self.hear(now);
         self.sample(now, successes);
         match outcome {
             Outcome::Success => {
@@ -642,7 +818,7 @@ impl<T: Time> State<T> {
             }
             Outcome::Overloaded(hint) => self.cool_down(now, hint),
             Outcome::Throttle(hint) => {
-                self.refund(sent, cost);
+                self.refund(now, sent, cost);
                 if let Some(hint) = hint {
                     if hint <= LONGEST_COOL_DOWN && self.answers_probe(sent) {
                         // The server's newer word is a short wait: no more probing.
@@ -652,12 +828,12 @@ impl<T: Time> State<T> {
                 }
                 let new_episode = match (self.last_decrease, sent) {
                     (None, _) => true,
-                    (Some(decrease), Some(sent)) => sent >= decrease,
+                    (Some(decrease), Some(sent)) => sent > decrease,
                     // Sent before pacing began, so before the last decrease.
                     (Some(_), None) => false,
                 };
                 if new_episode {
-                    self.decrease(now, successes, hint);
+                    self.decrease(now, successes, hint, cost);
                 }
             }
         }
@@ -666,13 +842,20 @@ impl<T: Time> State<T> {
     /// A refused call's tokens were never spent: given back, in every token
     /// dimension not re-anchored by a response since it was sent (whose
     /// `remaining` already counts them unspent).
-    fn refund(&mut self, sent: Option<T>, cost: &Amounts) {
+    fn refund(&mut self, now: T, sent: Option<T>, cost: &Amounts) {
         for d in [TOKENS, INPUT, OUTPUT] {
+            let Some(rate) = self.pace(d) else {
+                continue;
+            };
+            let capacity = self.capacity(d, rate);
             let bucket = &mut self.buckets[d];
             let news =
                 matches!((bucket.synced, sent), (Some(synced), Some(sent)) if synced >= sent);
             if cost[d] > 0.0 && !news {
-                bucket.pos -= cost[d];
+                // The calls behind it go that much sooner; the bucket holds
+                // no more than it can.
+                bucket.level += cost[d];
+                bucket.hold_at_most(now, rate, capacity);
             }
         }
     }
@@ -683,12 +866,21 @@ impl<T: Time> State<T> {
     /// instead — one request per `hint` (the server's time to its next
     /// one), or the floor — so that the callers released after the cool-down
     /// go out spread, not together, and successes climb it from there.
-    fn decrease(&mut self, now: T, successes: u64, hint: Option<Duration>) {
+    fn decrease(&mut self, now: T, successes: u64, hint: Option<Duration>, cost: &Amounts) {
         let current = self
             .rate
             .unwrap_or_else(|| self.admitted_rate(now, successes));
         if current <= 0.0 && hint.is_some_and(|hint| hint > LONGEST_COOL_DOWN) {
             // A long hint probes the key its own way: one call a minute.
+            return;
+        }
+        let tokens_paced = [TOKENS, INPUT, OUTPUT]
+            .iter()
+            .any(|&d| cost[d] > 0.0 && self.buckets[d].limit.is_some());
+        if tokens_paced && self.buckets[REQUESTS].limit.is_none() {
+            // The refused call's tokens are paced by the limits the server
+            // announced, whose buckets each response re-anchors: no request
+            // rate to learn from it.
             return;
         }
         self.episodes += 1;
@@ -777,7 +969,9 @@ impl State<super::time::Micros> {
                 pos: field(&named("pos")).unwrap_or(0.0),
                 level: field(&named("lvl")).unwrap_or(0.0),
                 next: field(&named("nxt")).unwrap_or(0.0),
+                gone: field(&named("gon")).unwrap_or(0.0),
                 synced: time(&named("syn")),
+                decided: time(&named("dec")),
             }
         };
         State {
@@ -791,6 +985,9 @@ impl State<super::time::Micros> {
             last_throttle: time("lthr"),
             episodes: field("episodes").map_or(0, |v| v as u64),
             samples: [pair("s0t", "s0c"), pair("s1t", "s1c")],
+            heard: field("hrd").is_some(),
+            contact: time("ctc"),
+            grants: time("gfst").zip(time("glst")),
         }
     }
 }
@@ -809,6 +1006,10 @@ impl State<super::time::Micros> {
             ("lmax".into(), Some(self.last_max)),
             ("lthr".into(), time(self.last_throttle)),
             ("episodes".into(), Some(self.episodes as f64)),
+            ("hrd".into(), self.heard.then_some(1.0)),
+            ("ctc".into(), time(self.contact)),
+            ("gfst".into(), time(self.grants.map(|(first, _)| first))),
+            ("glst".into(), time(self.grants.map(|(_, last)| last))),
         ];
         for (d, bucket) in ["r", "t", "i", "o"].iter().zip(&self.buckets) {
             fields.extend([
@@ -818,7 +1019,9 @@ impl State<super::time::Micros> {
                 (format!("{d}pos"), Some(bucket.pos)),
                 (format!("{d}lvl"), Some(bucket.level)),
                 (format!("{d}nxt"), Some(bucket.next)),
+                (format!("{d}gon"), Some(bucket.gone)),
                 (format!("{d}syn"), time(bucket.synced)),
+                (format!("{d}dec"), time(bucket.decided)),
             ]);
         }
         fields
@@ -848,18 +1051,80 @@ mod tests {
     }
 
     #[test]
-    fn unknown_rate_hands_out_turns_at_once() {
+    fn first_contact_spreads_the_first_wave_until_an_answer_comes_back() {
         let t0 = Instant::now();
+        let far = t0 + Duration::from_secs(60);
         let mut state = State::new([0; 4]);
+        assert!(!state.is_idle(t0), "nothing heard yet: turns are looked at");
+        // The first caller goes at once; the others follow at the first-contact pace.
+        let turns: Vec<Instant> = (0..4)
+            .map(|_| {
+                let (ticket, _) = state.reserve(t0, far, &ONE_REQUEST, 0).unwrap();
+                state.turn_at(&ticket, &ONE_REQUEST, t0)
+            })
+            .collect();
+        assert_eq!(turns, [t0, t0 + ms(20), t0 + ms(40), t0 + ms(60)]);
+        // An answer with nothing to pace by: the rest go at once, and turns
+        // cost a look no more.
+        let waiting = state.reserve(t0 + ms(5), far, &ONE_REQUEST, 0).unwrap().0;
+        state.record(t0 + ms(6), Some(t0), &ONE_REQUEST, Outcome::Success, 1);
+        assert_eq!(
+            state.check(&waiting, &ONE_REQUEST, t0 + ms(6), far),
+            Check::Go
+        );
+        assert!(state.is_idle(t0 + ms(6)));
         for _ in 0..5 {
             assert_eq!(
                 state
-                    .reserve(t0, t0, &ONE_REQUEST, 0)
+                    .reserve(t0 + ms(7), t0 + ms(7), &ONE_REQUEST, 0)
                     .map(|(_, check)| check),
                 Ok(Check::Go)
             );
         }
-        assert!(state.is_idle(t0));
+    }
+
+    #[test]
+    fn first_contact_paces_no_longer_than_its_bound_without_an_answer() {
+        let t0 = Instant::now();
+        let far = t0 + Duration::from_secs(60);
+        let mut state = State::new([0; 4]);
+        let _ = state.reserve(t0, far, &ONE_REQUEST, 0).unwrap();
+        let later = t0 + FIRST_CONTACT_LONGEST;
+        let _ = state.reserve(later - ms(1), far, &ONE_REQUEST, 0).unwrap();
+        assert!(!state.is_idle(later - ms(1)));
+        let (_, check) = state.reserve(later, far, &ONE_REQUEST, 0).unwrap();
+        assert_eq!(check, Check::Go);
+        assert!(state.is_idle(later));
+    }
+
+    #[test]
+    fn calls_waiting_when_tokens_start_to_pace_pay_in_order_from_what_went() {
+        let t0 = Instant::now();
+        let far = t0 + Duration::from_secs(600);
+        let cost = [1.0, 5_000.0, 0.0, 0.0];
+        let mut state = State::new([0; 4]);
+        // First contact: the first call goes, the second a pace later (not
+        // in a burst with it), the third waits; nobody knows the token limit
+        // yet.
+        let (first, _) = state.reserve(t0, far, &cost, 0).unwrap();
+        let (second, _) = state.reserve(t0, far, &cost, 0).unwrap();
+        let (third, _) = state.reserve(t0, far, &cost, 0).unwrap();
+        let went = t0 + ms(30);
+        assert_eq!(state.check(&second, &cost, went, far), Check::Go);
+        state.granted(went, &second, &cost);
+        // The second call's answer: 60,000 tokens a minute, 1,000 left after
+        // the two calls handed out by its send.
+        state.learn(TOKENS, t0 + ms(35), 60_000);
+        state.resync(TOKENS, t0 + ms(35), went, 1_000, Some(10_000.0));
+        assert!(!state.is_idle(t0 + ms(35)));
+        // The third, placed behind them while nothing paced, waits for its
+        // own 5,000 beyond the 1,000 (at 950 a second).
+        let due = state.turn_at(&third, &cost, t0 + ms(35));
+        // (From the answer on: the bucket was seen holding 1,000 at most.)
+        let expected = t0 + ms(35) + Duration::from_secs_f64(4_000.0 / 950.0);
+        let off = due.max(expected) - due.min(expected);
+        assert!(off < ms(1), "{due:?} vs {expected:?}");
+        assert_eq!(first[TOKENS], 0.0);
     }
 
     #[test]
@@ -1296,8 +1561,9 @@ mod tests {
 
             /// Whatever happens: the rate stays within [floor, the learned
             /// limit]; a turn handed out is never before now nor after its
-            /// bound; a bucket never un-spends (but for a refused call's
-            /// refund) and holds no less than nothing and no more than it can.
+            /// bound; a bucket never un-spends what it handed out (a refused
+            /// call's refund is credit, not un-spending) and holds no less
+            /// than nothing and no more than it can.
             #[test]
             fn the_rate_and_the_buckets_stay_within_their_bounds(
                 start_limit in proptest::option::of(1..100_000u32),
@@ -1310,8 +1576,9 @@ mod tests {
                 for (dt_ms, op) in ops {
                     now += ms(dt_ms);
                     let sent = |ago| now.checked_sub(ms(ago)).filter(|&s| s >= t0);
-                    let spent: Amounts = [0, 1, 2, 3].map(|d| state.buckets[d].pos);
-                    let mut refunded = [0.0; DIMENSIONS];
+                    // What was handed out stays spent; a position paid
+                    // towards a call not yet handed its turn may be paid again.
+                    let spent: Amounts = [0, 1, 2, 3].map(|d| state.buckets[d].pos.min(state.buckets[d].gone));
                     match op {
                         Op::Success { sent_ago_ms } => {
                             successes += 1;
@@ -1320,7 +1587,6 @@ mod tests {
                         Op::Throttle { sent_ago_ms, hint_ms, cost } => {
                             let outcome = Outcome::Throttle(hint_ms.map(ms));
                             state.record(now, sent(sent_ago_ms), &cost, outcome, successes);
-                            refunded = cost;
                         }
                         Op::Overloaded { hint_ms } => {
                             state.record(now, None, &ONE_REQUEST, Outcome::Overloaded(ms(hint_ms)), successes);
@@ -1329,7 +1595,7 @@ mod tests {
                         Op::Remaining { dimension, sent_ago_ms, fraction } => {
                             if let Some(limit) = state.limits()[dimension] {
                                 let at = sent(sent_ago_ms).unwrap_or(now);
-                                state.resync(dimension, now, at, (limit as f64 * fraction) as u64);
+                                state.resync(dimension, now, at, (limit as f64 * fraction) as u64, None);
                             }
                         }
                         Op::Reserve { max_wait_ms, cost } => {
@@ -1353,15 +1619,18 @@ mod tests {
                             None => prop_assert!(rate >= FLOOR, "{rate} below the floor"),
                         }
                     }
-                    for d in 0..DIMENSIONS {
+                    for (d, spent) in spent.into_iter().enumerate() {
                         let Some(rate) = state.pace(d) else { continue };
                         let bucket = &state.buckets[d];
                         // A request bucket's position may drop to the whole
                         // request a cool-down's end lets go.
-                        let slack = refunded[d] + State::<Instant>::unit(d) + 1e-6;
-                        prop_assert!(bucket.pos >= spent[d] - slack, "dimension {d} un-spent: {} after {}", bucket.pos, spent[d]);
+                        let slack = State::<Instant>::unit(d) + 1e-6;
+                        prop_assert!(bucket.pos >= spent - slack, "dimension {d} un-spent: {} after {spent}", bucket.pos);
+                        // Beyond what was handed out (a refund credits
+                        // behind it), at most what it can hold.
                         let most = state.capacity(d, rate).max(1.0);
-                        prop_assert!(bucket.level >= 0.0 && bucket.level <= most + 1e-6, "dimension {d} holds {} of {most}", bucket.level);
+                        let beyond = bucket.pos + bucket.level - bucket.pos.max(bucket.gone);
+                        prop_assert!(bucket.level >= 0.0 && beyond <= most + 1e-6, "dimension {d} holds {beyond} of {most}");
                     }
                 }
             }

@@ -80,13 +80,18 @@ impl RateLimiter {
         let cost = cost.amounts();
         let (ticket, mut at, latest) = match self.reserve(max_wait, &cost) {
             Reserve::Free => return Ok(Turn::default()),
+            Reserve::Go(turn) => return Ok(turn),
             Reserve::TooLate(wait) => return Err(Throttled::new(wait)),
             Reserve::Ticket(ticket, at, latest) => (ticket, at, latest),
         };
         let waiter = Waiter::new(self, ticket, cost);
+        // Armed before each look, so that a schedule moved sooner between the
+        // look and the sleep still wakes this caller.
+        let mut sooner = Box::pin(self.sooner.notified());
         loop {
             // Boxed: a waiting call's future holds a pointer, not tokio's `Sleep`.
-            Box::pin(tokio::time::sleep_until(at.into())).await;
+            let _ = Box::pin(tokio::time::timeout_at(at.into(), sooner.as_mut())).await;
+            sooner.set(self.sooner.notified());
             match self.recheck(&ticket, &cost, latest) {
                 Check::Go => return Ok(waiter.served()),
                 Check::WaitUntil(next) => at = next,

@@ -30,6 +30,7 @@ impl RateLimiter {
         let cost = cost.amounts();
         let (ticket, mut at, latest) = match self.reserve(max_wait, &cost) {
             Reserve::Free => return Ok(Turn::default()),
+            Reserve::Go(turn) => return Ok(turn),
             Reserve::TooLate(wait) => return Err(Throttled::new(wait)),
             Reserve::Ticket(ticket, at, latest) => (ticket, at, latest),
         };
