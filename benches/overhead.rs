@@ -12,7 +12,7 @@ use std::hint::black_box;
 use std::io;
 use std::time::Duration;
 
-use ai_retry::{RateLimiter, Throttled, retry};
+use ai_retry::{Cost, RateLimiter, Throttled, retry};
 use backon::{BlockingRetryable, ExponentialBuilder, Retryable};
 use criterion::Criterion;
 use poll_once::poll_once;
@@ -54,6 +54,14 @@ fn limited(x: u64) -> io::Result<u64> {
 #[inline(never)]
 #[retry(max = 3, backoff = "exp_jitter", on = RateLimit | Timeout | Overloaded, limiter = IDLE)]
 async fn limited_async(x: u64) -> io::Result<u64> {
+    Ok(black_box(x).wrapping_mul(3))
+}
+
+/// The same with a cost: evaluated and carried, but with no token limit known
+/// the turn is still the atomic read.
+#[inline(never)]
+#[retry(max = 3, backoff = "exp_jitter", on = RateLimit | Timeout | Overloaded, limiter = IDLE, cost = Cost::tokens(x as u32))]
+async fn costed_async(x: u64) -> io::Result<u64> {
     Ok(black_box(x).wrapping_mul(3))
 }
 
@@ -107,6 +115,9 @@ fn benches(c: &mut Criterion) {
     });
     asynchronous.bench_function("ai-retry + idle limiter", |b| {
         b.iter(|| poll_once(limited_async(black_box(7))))
+    });
+    asynchronous.bench_function("ai-retry + idle limiter + cost", |b| {
+        b.iter(|| poll_once(costed_async(black_box(7))))
     });
     asynchronous.bench_function("ai-retry + deadline", |b| {
         b.iter(|| poll_once(deadlined_async(black_box(7))))
@@ -199,6 +210,7 @@ fn report() {
                 "bare",
                 "ai-retry",
                 "ai-retry + idle limiter",
+                "ai-retry + idle limiter + cost",
                 "ai-retry + deadline",
                 "backon",
                 "tokio-retry2",

@@ -1,6 +1,6 @@
 //! `cargo run --release --example load -- --calls N [--arrival PER_SEC] [--no-limiter]
-//! [--prompt-tokens LO..HI] [--max-tokens N] [--tpm N] [--latency 2s]
-//! [--anthropic --input-tpm N --output-tpm N]`:
+//! [--requests-only] [--prompt-tokens LO..HI] [--max-tokens N] [--tpm N]
+//! [--token-window 60s] [--latency 2s] [--anthropic --input-tpm N --output-tpm N]`:
 //! N `openai_chat` (or `anthropic_chat`) calls from one process, all at once or
 //! starting PER_SEC a second, sharing one rate limiter (or, with
 //! `--no-limiter`, each on its own), each paying its estimated tokens.

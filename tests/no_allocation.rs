@@ -6,7 +6,7 @@ mod counting_alloc;
 #[path = "../retry-runtime/tests/support/poll_once.rs"]
 mod poll_once;
 
-use ai_retry::{RateLimiter, retry};
+use ai_retry::{Cost, RateLimiter, retry};
 use counting_alloc::{Counting, allocations_in};
 use poll_once::poll_once;
 use std::io;
@@ -59,6 +59,12 @@ async fn asynchronous_limited(n: u64) -> io::Result<u64> {
     Ok(n + 1)
 }
 
+/// A cost is evaluated and carried, but no token limit is known: still the fast path.
+#[retry(max = 5, limiter = IDLE, cost = Cost::tokens(n as u32))]
+async fn asynchronous_costed(n: u64) -> io::Result<u64> {
+    Ok(n + 2)
+}
+
 #[test]
 fn an_idle_limiter_allocates_nothing_either() {
     with_runtime(|| {
@@ -70,6 +76,7 @@ fn an_idle_limiter_allocates_nothing_either() {
             for i in 0..1000 {
                 assert_eq!(blocking_limited(i).unwrap(), i * 2);
                 assert_eq!(poll_once(asynchronous_limited(i)).unwrap(), i + 1);
+                assert_eq!(poll_once(asynchronous_costed(i)).unwrap(), i + 2);
             }
         });
         assert_eq!(n, 0);
