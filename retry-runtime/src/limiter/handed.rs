@@ -4,13 +4,16 @@
 //! its send ended — not where the schedule, revised since, says it had paid.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::state::{Amounts, DIMENSIONS, Ticket};
 
 /// How many turns back the log reaches: seconds of answers at tens of calls
 /// a second. A response older than that re-anchors from the schedule alone.
 const LOG: usize = 256;
+
+/// How long before a request's send its own turn was handed out, at most.
+const RECENT: Duration = Duration::from_secs(1);
 
 /// When each turn was handed out, and the furthest end handed out by then.
 #[derive(Debug, Default)]
@@ -40,11 +43,13 @@ impl Handed {
     }
 
     /// Where the turns handed out by `sent` end, if the log reaches back
-    /// that far.
+    /// that far and has a turn from shortly before it: a request whose turn
+    /// the log never saw (taken while Redis was away, or with nothing
+    /// pacing) must not pin the schedule to an old turn.
     pub(crate) fn by(&self, sent: Instant) -> Option<Amounts> {
         let handed = self.turns.partition_point(|(at, _)| *at <= sent);
-        let (_, furthest) = self.turns.get(handed.checked_sub(1)?)?;
-        Some(*furthest)
+        let (at, furthest) = self.turns.get(handed.checked_sub(1)?)?;
+        (*at + RECENT >= sent).then_some(*furthest)
     }
 }
 
@@ -75,6 +80,8 @@ mod tests {
         assert_eq!(handed.by(t0 + ms(5)), Some([1.0, 500.0, 0.0, 0.0]));
         assert_eq!(handed.by(t0 + ms(15)), Some([3.0, 1000.0, 0.0, 0.0]));
         assert_eq!(handed.by(t0 + ms(25)), Some([3.0, 1000.0, 0.0, 0.0]));
+        // A request whose own turn is not in the log: no word from it.
+        assert_eq!(handed.by(t0 + ms(20) + RECENT * 2), None);
     }
 
     #[test]

@@ -160,9 +160,9 @@ local function bresync(b, now, at, rate, remaining, only_lower, handed)
   if b.syn ~= nil and b.syn > at then return end
   local counted
   if b.dec ~= nil and b.dec <= at then
-    counted = math.min(reach(b, at, rate), b.nxt, b.gon, handed or math.huge)
+    counted = math.min(reach(b, at, rate), b.nxt, b.gon)
   elseif b.dec == nil then
-    counted = math.min(b.nxt, b.gon, handed or math.huge)
+    counted = math.min(b.nxt, b.gon)
   elseif handed ~= nil then
     counted = math.min(handed, b.nxt)
   else

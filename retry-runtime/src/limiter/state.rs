@@ -256,9 +256,7 @@ impl<T: Time> Bucket<T> {
     /// paced call goes the moment its cost is paid), and a word that agrees
     /// moves nothing; an anchor set since (the answer took seconds) says
     /// nothing of `at`: `handed`, the end of the furthest turn given by then
-    /// as the caller remembers it, counts instead — and never more than it
-    /// in any case (a fleet's other processes may have been handed turns
-    /// the server had not seen yet). With `only_lower` (the
+    /// as the caller remembers it, counts instead. With `only_lower` (the
     /// call was one of a burst, whose others the server may not have counted
     /// yet), a word that the bucket holds more is not taken.
     fn resync(
@@ -275,15 +273,10 @@ impl<T: Time> Bucket<T> {
             return;
         }
         let counted = match (self.decided, handed) {
-            (Some(decided), _) if decided <= at => self
-                .reach(at, rate)
-                .min(self.next)
-                .min(self.gone)
-                .min(handed.unwrap_or(f64::INFINITY)),
-            (None, _) => self
-                .next
-                .min(self.gone)
-                .min(handed.unwrap_or(f64::INFINITY)),
+            (Some(decided), _) if decided <= at => {
+                self.reach(at, rate).min(self.next).min(self.gone)
+            }
+            (None, _) => self.next.min(self.gone),
             (Some(_), Some(handed)) => handed.min(self.next),
             (Some(_), None) => return,
         };
