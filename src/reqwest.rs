@@ -53,6 +53,11 @@ pub enum ApiError {
     TimedOut,
     /// The rate limiter gave no turn in time; no request was sent.
     Throttled(Throttled),
+    /// A success whose body is not the API's JSON (`?` on a
+    /// `serde_json` parse): class `Server`, retried as a 500 is — a body cut
+    /// short or a proxy's error page under a 200 is rarely there on the next
+    /// attempt, and a malformed answer is never returned as an answer.
+    Malformed(serde_json::Error),
 }
 
 impl ApiError {
@@ -98,6 +103,7 @@ impl fmt::Display for ApiError {
             ApiError::Transport(error) => write!(f, "{}", WithSources(error)),
             ApiError::TimedOut => write!(f, "{TimedOut}"),
             ApiError::Throttled(throttled) => write!(f, "{throttled}"),
+            ApiError::Malformed(error) => write!(f, "malformed answer: {error}"),
         }
     }
 }
@@ -106,6 +112,7 @@ impl std::error::Error for ApiError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ApiError::Transport(error) => Some(error),
+            ApiError::Malformed(error) => Some(error),
             _ => None,
         }
     }
@@ -114,6 +121,32 @@ impl std::error::Error for ApiError {
 impl From<client::Error> for ApiError {
     fn from(error: client::Error) -> ApiError {
         ApiError::Transport(error)
+    }
+}
+
+/// `serde_json::from_str(&text)?` inside a `#[retry]` function: the answer
+/// did not parse, and is retried.
+///
+/// ```
+/// use ai_retry::reqwest::ApiError;
+/// use ai_retry::{Classify, ErrorClass, retry};
+///
+/// #[retry(max = 3, initial = "1ms")]
+/// fn answer(body: &str, attempts: &mut u32) -> Result<String, ApiError> {
+///     *attempts += 1;
+///     let json: serde_json::Value = serde_json::from_str(body)?;
+///     Ok(json["choices"][0]["message"]["content"].to_string())
+/// }
+///
+/// let mut attempts = 0;
+/// let error = answer("<html>502 Bad Gateway</html>", &mut attempts).unwrap_err();
+/// assert_eq!(error.class(), ErrorClass::Server);
+/// assert_eq!(attempts, 3);
+/// assert!(error.to_string().starts_with("malformed answer: expected value"), "{error}");
+/// ```
+impl From<serde_json::Error> for ApiError {
+    fn from(error: serde_json::Error) -> ApiError {
+        ApiError::Malformed(error)
     }
 }
 
@@ -136,6 +169,7 @@ impl Classify for ApiError {
             ApiError::Transport(error) => error.class(),
             ApiError::TimedOut => ErrorClass::Timeout,
             ApiError::Throttled(throttled) => throttled.class(),
+            ApiError::Malformed(_) => ErrorClass::Server,
         }
     }
 

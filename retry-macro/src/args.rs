@@ -9,7 +9,7 @@ use syn::parse::{ParseStream, Parser};
 use syn::spanned::Spanned;
 use syn::{Ident, LitInt, LitStr, Path, Token};
 
-use crate::suggest::{did_you_mean, list};
+use crate::suggest::{did_you_mean, did_you_mean_key, list};
 
 /// Every key the attribute accepts.
 pub(crate) const KEYS: &[&str] = &[
@@ -126,7 +126,7 @@ fn parse_one(
             key.span(),
             format!(
                 "unknown key `{name}`{}; expected one of {}",
-                did_you_mean(&name, KEYS),
+                did_you_mean_key(&name, KEYS),
                 list(KEYS)
             ),
         ));

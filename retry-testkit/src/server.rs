@@ -101,6 +101,7 @@ pub struct RequestRecord {
     /// The status sent; 0 when the connection was dropped.
     pub status: u16,
     /// It came before the time the server had told this caller to wait for.
+    /// A caller is its idempotency key, else its API key on its connection.
     pub early: bool,
 }
 
@@ -112,6 +113,9 @@ struct State {
     limiter: Mutex<Limiter>,
     log: Mutex<Vec<RequestRecord>>,
     ids: AtomicU64,
+    /// Connections accepted so far: a caller without an idempotency key is
+    /// known by its connection.
+    connections: AtomicU64,
     /// Bytes sent in endless bodies so far.
     endless: Arc<AtomicU64>,
 }
@@ -218,6 +222,7 @@ fn bind(config: Config) -> io::Result<(std::net::TcpListener, SocketAddr, Arc<St
         limiter: Mutex::new(Limiter::default()),
         log: Mutex::new(Vec::new()),
         ids: AtomicU64::new(1),
+        connections: AtomicU64::new(0),
         endless: Arc::new(AtomicU64::new(0)),
     });
     Ok((listener, addr, state))
@@ -245,8 +250,11 @@ async fn serve(
             },
         };
         let state = state.clone();
+        let connection = state.connections.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| handle(state.clone(), request));
+            let service = hyper::service::service_fn(move |request| {
+                handle(state.clone(), request, connection)
+            });
             // A dropped connection (the `Drop` fault, a client gone) is not an error here.
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -272,6 +280,7 @@ struct Plan {
 async fn handle(
     state: Arc<State>,
     request: Request<Incoming>,
+    connection: u64,
 ) -> Result<Response<Body>, io::Error> {
     let now = Instant::now();
     let header = |name: &str| {
@@ -288,13 +297,27 @@ async fn handle(
         header(ATTEMPT_HEADER).and_then(|a| a.parse().ok()),
         header(IDEMPOTENCY_HEADER),
     );
-    let caller = idempotency_key.clone().unwrap_or_else(|| api_key.clone());
+    // A caller is its idempotency key, kept across its attempts; without
+    // one, its API key on its connection: concurrent callers of one key each
+    // hold a connection of their own, and a retry goes back on its caller's
+    // (the pool gives it back), so neither is taken for the other.
+    let caller = idempotency_key
+        .clone()
+        .unwrap_or_else(|| format!("{api_key} #{connection}"));
     let path = request.uri().path().to_string();
+    // Only the paths the real APIs serve: a base URL missing its `/v1`
+    // gets the 404 the real API sends, not an answer.
     let api = match (request.method(), path.as_str()) {
-        (&Method::POST, "/v1/chat/completions" | "/chat/completions") => Some(Api::OpenAi),
+        (&Method::POST, "/v1/chat/completions") => Some(Api::OpenAi),
         (&Method::POST, "/v1/messages") => Some(Api::Anthropic),
         _ => None,
     };
+    // Who the client meant to call, for a 404 in that API's shape.
+    let meant = match header("anthropic-version").or_else(|| header("x-api-key")) {
+        Some(_) => Api::Anthropic,
+        None => Api::OpenAi,
+    };
+    let method = request.method().to_string();
     let mut record = RequestRecord {
         at: now - state.started,
         api,
@@ -311,19 +334,20 @@ async fn handle(
         .await
         .map(|b| b.to_bytes());
     let Some(api) = api else {
+        let body = match meant {
+            Api::OpenAi => api::error(
+                Api::OpenAi,
+                "invalid_request_error",
+                None,
+                &format!("Invalid URL ({method} {})", record.path),
+            ),
+            Api::Anthropic => api::error(Api::Anthropic, "not_found_error", None, "Not Found"),
+        };
         return Ok(finish(
             &state,
             record,
-            "not found",
-            json(
-                StatusCode::NOT_FOUND,
-                &api::error(
-                    Api::OpenAi,
-                    "invalid_request_error",
-                    None,
-                    "Unknown path: POST /v1/chat/completions (OpenAI) or /v1/messages (Anthropic).",
-                ),
-            ),
+            "not found (served: POST /v1/chat/completions, POST /v1/messages)",
+            json(StatusCode::NOT_FOUND, &body),
         ));
     };
     let Some(chat) = body.ok().as_deref().and_then(api::parse_request) else {
