@@ -25,7 +25,7 @@ local RECHECK = 250000
 local IDLE_TTL_MS = 600000
 local FIRST_CONTACT_PACE = 50
 local FIRST_CONTACT_LONGEST = 5000000
-local BURST = 10000
+local RUN = 100000
 local DIMS = {'r', 't', 'i', 'o'}
 local BUCKET = {'lim', 'cap', 'org', 'pos', 'lvl', 'nxt', 'gon', 'syn', 'dec'}
 
@@ -158,18 +158,28 @@ end
 local function bresync(b, now, at, rate, remaining, only_lower, handed)
   b.cap = math.max(b.cap, remaining)
   if b.syn ~= nil and b.syn > at then return end
-  local counted
+  local most, least
   if b.dec ~= nil and b.dec <= at then
-    counted = math.min(reach(b, at, rate), b.nxt, b.gon)
+    most = math.min(reach(b, at, rate), b.nxt, b.gon)
+    least = math.min(most, handed or math.huge)
   elseif b.dec == nil then
-    counted = math.min(b.nxt, b.gon)
+    most = math.min(b.nxt, b.gon)
+    least = math.min(most, handed or math.huge)
   elseif handed ~= nil then
-    counted = math.min(handed, b.nxt)
+    most = math.min(b.gon, b.nxt)
+    least = math.min(handed, b.nxt)
   else
     return
   end
-  local was, is = reach(b, at, rate), counted + remaining
-  if is >= was and (only_lower or is - was < 1) then return end
+  local was = reach(b, at, rate)
+  local counted
+  if least + remaining >= was + 1 and not only_lower then
+    counted = least
+  elseif most + remaining < was then
+    counted = most
+  else
+    return
+  end
   b.pos = counted
   b.lvl = remaining
   b.org = at
@@ -341,20 +351,20 @@ local function granted(s, now, ticket, cost)
   for d = 1, 4 do
     s.b[d].gon = math.max(s.b[d].gon, ticket[d] + cost[d])
   end
-  if s.glst ~= nil and now - s.glst < BURST then
+  if s.glst ~= nil and now - s.glst < RUN then
     s.glst = now
   else
     s.gfst, s.glst = now, now
   end
 end
 
-local function in_burst(s, at)
-  return s.gfst ~= nil and s.gfst < s.glst and at + BURST >= s.gfst and at <= s.glst + BURST
+local function in_run(s, at)
+  return s.gfst ~= nil and s.gfst < s.glst and at + RUN >= s.gfst and at <= s.glst + RUN
 end
 
 local function resync(s, d, now, at, remaining, handed)
   hear(s, now)
-  local only_lower = in_burst(s, at)
+  local only_lower = in_run(s, at) and s.b[d].syn ~= nil
   local rate = pace(s, d)
   if rate then
     bresync(s.b[d], now, at, rate, remaining, only_lower, handed)

@@ -46,11 +46,18 @@ pub(crate) const FIRST_CONTACT_PACE: f64 = 50.0;
 /// A first contact no answer came back for paces no longer than this.
 pub(crate) const FIRST_CONTACT_LONGEST: Duration = Duration::from_secs(5);
 
-/// Calls granted less than this apart form a burst: the server may count
-/// them in any order, so that the first answers' `remaining` do not count the
-/// others yet. A response to a call of a burst only ever lowers what a
-/// bucket holds.
+/// A call handed its turn this soon after another's send may still reach
+/// the server first: the turns a response can have been counted with are
+/// those handed out by its send and this.
 pub(crate) const BURST: Duration = Duration::from_millis(10);
+
+/// Calls granted less than this apart form a run: a call granted its turn
+/// reaches the server some time later (a process starting, a loaded
+/// machine), so an answer to one call of a run may not count the others
+/// yet, and only ever lowers what a bucket holds. The first word a bucket
+/// gets is taken whatever it says: it is how the depth of a minute's
+/// bucket is learned.
+pub(crate) const RUN: Duration = Duration::from_millis(100);
 
 /// The dimensions of a limit, in the order of every per-dimension array.
 pub(crate) const DIMENSIONS: usize = 4;
@@ -250,15 +257,16 @@ impl<T: Time> Bucket<T> {
         }
     }
 
-    /// The server's word: as its request was sent, at `at`, `remaining` was
-    /// left, everything handed out by then spent. While the anchor set
-    /// before `at` holds, that is what the schedule had paid by then (a
-    /// paced call goes the moment its cost is paid), and a word that agrees
-    /// moves nothing; an anchor set since (the answer took seconds) says
-    /// nothing of `at`: `handed`, the end of the furthest turn given by then
-    /// as the caller remembers it, counts instead. With `only_lower` (the
-    /// call was one of a burst, whose others the server may not have counted
-    /// yet), a word that the bucket holds more is not taken.
+    /// The server's word: as its request reached it, `remaining` was left.
+    /// What it had counted by then is known only within bounds: at least
+    /// the turns the caller had handed out by its send (`handed`), at most
+    /// every turn handed out — paid by `at`, while the anchor set before
+    /// `at` holds; handed out by now, once an anchor was set since (the
+    /// answer took seconds, or the request reached the server after calls
+    /// handed their turn later: a process slow to send). The bucket moves
+    /// only when the word holds more even at the least count, or less even
+    /// at the most; with `only_lower` (the call was one of a run, whose
+    /// others the server may not have counted yet) it only ever goes down.
     fn resync(
         &mut self,
         now: T,
@@ -272,21 +280,33 @@ impl<T: Time> Bucket<T> {
         if self.synced.is_some_and(|synced| synced > at) {
             return;
         }
-        let counted = match (self.decided, handed) {
+        // What the server can have counted by then: at most what was handed
+        // out (paid, while the anchor held); at least, where the caller's
+        // own turns end — calls handed out since may not have reached it.
+        let (most, least) = match (self.decided, handed) {
             (Some(decided), _) if decided <= at => {
-                self.reach(at, rate).min(self.next).min(self.gone)
+                let most = self.reach(at, rate).min(self.next).min(self.gone);
+                (most, most.min(handed.unwrap_or(f64::INFINITY)))
             }
-            (None, _) => self.next.min(self.gone),
-            (Some(_), Some(handed)) => handed.min(self.next),
+            (None, _) => {
+                let most = self.next.min(self.gone);
+                (most, most.min(handed.unwrap_or(f64::INFINITY)))
+            }
+            (Some(_), Some(handed)) => (self.gone.min(self.next), handed.min(self.next)),
             (Some(_), None) => return,
         };
-        let (was, is) = (self.reach(at, rate), counted + remaining);
-        // Calls of a burst only lower it; and `remaining` is a whole number:
-        // a word of less than one more is no word, and the schedule keeps
-        // its own pace rather than the answers' timing.
-        if is >= was && (only_lower || is - was < 1.0) {
+        let was = self.reach(at, rate);
+        // Moved only when the word holds whatever the server counted: it
+        // holds more even if it counted the least (by a whole unit: the
+        // schedule keeps its own pace rather than the answers' timing; not
+        // from a call of a run), or less even if it counted the most.
+        let counted = if least + remaining >= was + 1.0 && !only_lower {
+            least
+        } else if most + remaining < was {
+            most
+        } else {
             return;
-        }
+        };
         self.pos = counted;
         self.level = remaining;
         self.origin = Some(at);
@@ -324,7 +344,7 @@ pub(crate) struct State<T> {
     /// When the first turn was asked for.
     contact: Option<T>,
     /// The first and the last of the latest run of turns handed out less
-    /// than [`BURST`] apart.
+    /// than [`RUN`] apart.
     grants: Option<(T, T)>,
 }
 
@@ -558,17 +578,15 @@ impl<T: Time> State<T> {
             bucket.gone = bucket.gone.max(place + cost);
         }
         self.grants = match self.grants {
-            Some((first, last)) if now.saturating_duration_since(last) < BURST => {
-                Some((first, now))
-            }
+            Some((first, last)) if now.saturating_duration_since(last) < RUN => Some((first, now)),
             _ => Some((now, now)),
         };
     }
 
-    /// Whether a call sent at `at` was one of a burst.
-    fn in_burst(&self, at: T) -> bool {
+    /// Whether a call sent at `at` was one of a run.
+    fn in_run(&self, at: T) -> bool {
         matches!(self.grants, Some((first, last))
-            if first < last && at.saturating_add(BURST) >= first && at <= last.saturating_add(BURST))
+            if first < last && at.saturating_add(RUN) >= first && at <= last.saturating_add(RUN))
     }
 
     /// A caller gives its ticket back unused: when it was the last one handed
@@ -783,7 +801,7 @@ impl<T: Time> State<T> {
     /// it tells nothing to pace by (a reset, if any, is a cool-down).
     pub(crate) fn resync(&mut self, d: usize, now: T, at: T, remaining: u64, handed: Option<f64>) {
         self.hear(now);
-        let only_lower = self.in_burst(at);
+        let only_lower = self.in_run(at) && self.buckets[d].synced.is_some();
         if let Some(rate) = self.pace(d) {
             self.buckets[d].resync(now, at, rate, remaining as f64, only_lower, handed);
             let capacity = self.capacity(d, rate);
@@ -1125,6 +1143,33 @@ mod tests {
         let off = due.max(expected) - due.min(expected);
         assert!(off < ms(1), "{due:?} vs {expected:?}");
         assert_eq!(first[TOKENS], 0.0);
+    }
+
+    #[test]
+    fn an_answer_that_reached_the_server_late_does_not_lower_the_bucket() {
+        let t0 = Instant::now();
+        let far = t0 + Duration::from_secs(600);
+        let cost = [1.0, 1_000.0, 0.0, 0.0];
+        let mut state = State::new([0; 4]);
+        // First contact: A goes, B and C a pace apart; no answer yet.
+        let (_a, _) = state.reserve(t0, far, &cost, 0).unwrap();
+        let (b, _) = state.reserve(t0, far, &cost, 0).unwrap();
+        let (c, _) = state.reserve(t0, far, &cost, 0).unwrap();
+        for (ticket, at) in [(&b, t0 + ms(20)), (&c, t0 + ms(40))] {
+            assert_eq!(state.check(ticket, &cost, at, far), Check::Go);
+            state.granted(at, ticket, &cost);
+        }
+        // A's answer: 6,000 tokens a minute, 5,000 left after A.
+        state.learn(TOKENS, t0 + ms(45), 6_000);
+        state.resync(TOKENS, t0 + ms(45), t0, 5_000, Some(1_000.0));
+        // B's process was slow to send: C reached the server first, and B's
+        // answer says 2,000 left after A, B and C. Counting B's own turn
+        // alone would take 1,000 tokens the server still has for a debt.
+        state.resync(TOKENS, t0 + ms(70), t0 + ms(20), 2_000, Some(2_000.0));
+        // So a call of 2,000 after the three goes at once.
+        let big = [1.0, 2_000.0, 0.0, 0.0];
+        let (_, check) = state.reserve(t0 + ms(70), far, &big, 0).unwrap();
+        assert_eq!(check, Check::Go);
     }
 
     #[test]
