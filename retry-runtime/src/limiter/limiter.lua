@@ -160,8 +160,8 @@ local function bresync(b, now, at, rate, remaining, only_lower, handed)
   if b.syn ~= nil and b.syn > at then return end
   local most, least
   if b.dec ~= nil and b.dec <= at then
-    most = math.min(reach(b, at, rate), b.nxt, b.gon)
-    least = math.min(most, handed or math.huge)
+    most = math.min(b.gon, b.nxt)
+    least = math.min(reach(b, at, rate), b.nxt, b.gon, handed or math.huge)
   elseif b.dec == nil then
     most = math.min(b.nxt, b.gon)
     least = math.min(most, handed or math.huge)

@@ -285,8 +285,11 @@ impl<T: Time> Bucket<T> {
         // own turns end — calls handed out since may not have reached it.
         let (most, least) = match (self.decided, handed) {
             (Some(decided), _) if decided <= at => {
-                let most = self.reach(at, rate).min(self.next).min(self.gone);
-                (most, most.min(handed.unwrap_or(f64::INFINITY)))
+                let paid = self.reach(at, rate).min(self.next).min(self.gone);
+                (
+                    self.gone.min(self.next),
+                    paid.min(handed.unwrap_or(f64::INFINITY)),
+                )
             }
             (None, _) => {
                 let most = self.next.min(self.gone);
