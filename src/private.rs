@@ -4,8 +4,17 @@ use std::future::Future;
 
 pub use core::time::Duration;
 pub use retry_runtime::{
-    Attempts, Backoff, ClassSet, Clock, Cost, ErrorClass, Paced, Policy, RateLimiter, Retry, Step,
+    Attempts, Backoff, ClassSet, Clock, Cost, ErrorClass, Hooks, Paced, Policy, RateLimiter, Retry,
+    Step,
 };
+
+/// Types a closure hook as one where the user wrote it: its argument is the
+/// call's event (a closure bound with no expected type would not infer the
+/// event's lifetime).
+#[inline(always)]
+pub fn hook<E, F: Fn(&retry_runtime::RetryEvent<'_, E>)>(hook: F) -> F {
+    hook
+}
 
 /// Whether the error type can report a server hint, decided at compile time
 /// (autoref specialisation): under `when = …` and `on = any` the hint is still

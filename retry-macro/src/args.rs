@@ -57,8 +57,8 @@ pub(crate) struct RetryArgs {
     pub timeout: Option<Keyed<Duration>>,
     pub on: Option<Keyed<On>>,
     pub when: Option<Keyed<Path>>,
-    pub on_retry: Option<Keyed<Path>>,
-    pub on_give_up: Option<Keyed<Path>>,
+    pub on_retry: Option<Keyed<Hook>>,
+    pub on_give_up: Option<Keyed<Hook>>,
     pub budget: Option<Keyed<Path>>,
     pub limiter: Option<Keyed<syn::Expr>>,
     pub cost: Option<Keyed<syn::Expr>>,
@@ -187,6 +187,15 @@ fn parse_one(
             };
             set_once(slot, &key, expr, span, errors)
         }
+        "on_retry" | "on_give_up" => {
+            let hook = parse_hook(input, &name)?;
+            let span = hook.span();
+            let slot = match name.as_str() {
+                "on_retry" => &mut args.on_retry,
+                _ => &mut args.on_give_up,
+            };
+            set_once(slot, &key, hook, span, errors)
+        }
         _ => {
             let path: Path = input.parse().map_err(|e| {
                 syn::Error::new(
@@ -199,8 +208,6 @@ fn parse_one(
             })?;
             let slot = match name.as_str() {
                 "when" => &mut args.when,
-                "on_retry" => &mut args.on_retry,
-                "on_give_up" => &mut args.on_give_up,
                 "budget" => &mut args.budget,
                 _ => &mut args.krate,
             };
@@ -208,6 +215,37 @@ fn parse_one(
             set_once(slot, &key, path, span, errors)
         }
     }
+}
+
+/// `on_retry` / `on_give_up`: a function's path, or a closure evaluated once
+/// per call in the function's scope (so it may use the arguments).
+pub(crate) enum Hook {
+    Path(Path),
+    Closure(syn::ExprClosure),
+}
+
+impl Hook {
+    fn span(&self) -> Span {
+        match self {
+            Hook::Path(path) => path.span(),
+            Hook::Closure(closure) => closure.span(),
+        }
+    }
+}
+
+fn parse_hook(input: ParseStream, name: &str) -> syn::Result<Hook> {
+    if input.peek(Token![|]) || input.peek(Token![||]) || input.peek(Token![move]) {
+        return input.parse().map(Hook::Closure);
+    }
+    input.parse().map(Hook::Path).map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            format!(
+                "expected a function's path or a closure after `{name} =`, as in `{}` or `{name} = |event| …`",
+                example(name)
+            ),
+        )
+    })
 }
 
 /// The one place a key is stored, so "duplicate key" is checked the same for all.

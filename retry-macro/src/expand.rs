@@ -9,6 +9,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use std::time::Duration;
 
+use crate::args::Hook;
 use crate::item::RetryFn;
 use crate::validate::{Plan, RetryOn, Shape};
 
@@ -53,7 +54,8 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
         format_ident!("__ai_result", span = Span::mixed_site()),
         format_ident!("__ai_forced", span = Span::mixed_site()),
     );
-    let limiter = Limiter::new(&plan, &private, &retry, &attempts, &from_result);
+    let (hooks_init, hooks) = closure_hooks(&plan, &private, ret);
+    let limiter = Limiter::new(&plan, &private, &retry, &attempts, &from_result, hooks);
     let run_async = |body: TokenStream| {
         // The attempt in flight is cut by `timeout` and by the deadline, the
         // earlier of the two; with neither, no timer is armed.
@@ -98,6 +100,7 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
         quote! {
             let mut #attempts = #begin;
             #paced_init
+            #hooks_init
             loop {
                 #(#clones)*
                 #turn
@@ -156,6 +159,7 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
             quote! {
                 let mut #attempts = #begin;
                 #paced_init
+                #hooks_init
                 loop {
                     #(#clones)*
                     #turn
@@ -190,6 +194,8 @@ struct Limiter {
     attempts: syn::Ident,
     policy: TokenStream,
     from_result: TokenStream,
+    /// The call's closure hooks (`Hooks::new(…)`), when it has any.
+    hooks: Option<TokenStream>,
 }
 
 impl Limiter {
@@ -199,6 +205,7 @@ impl Limiter {
         retry: &TokenStream,
         attempts: &syn::Ident,
         from_result: &TokenStream,
+        hooks: Option<TokenStream>,
     ) -> Limiter {
         let paced = plan.limiter.as_ref().map(|(expr, span)| {
             let binding = format_ident!("__ai_paced", span = Span::mixed_site());
@@ -233,6 +240,7 @@ impl Limiter {
             attempts: attempts.clone(),
             policy: policy(plan, private),
             from_result: from_result.clone(),
+            hooks,
         }
     }
 
@@ -267,6 +275,10 @@ impl Limiter {
         );
         call_args.set_span(*span);
         let waiting = format_ident!("__ai_waiting", span = Span::mixed_site());
+        let gave_up = match &self.hooks {
+            None => quote!(#retry.gave_up_waiting(&#attempts, #error)),
+            Some(hooks) => quote!(#retry.gave_up_waiting_with(&#attempts, #error, #hooks)),
+        };
         let expr = quote_spanned!(syn::spanned::Spanned::span(expr)=> &(#expr));
         quote! {
             {
@@ -274,7 +286,7 @@ impl Limiter {
                 if !#private::Paced::ready(&mut #paced, #limiter) {
                     let #waiting = #wait #call_args;
                     if let ::core::result::Result::Err(#error) = #waiting #awaited {
-                        let #error = #retry.gave_up_waiting(&#attempts, #error);
+                        let #error = #gave_up;
                         return #from_result(::core::result::Result::Err(#error));
                     }
                 }
@@ -285,14 +297,63 @@ impl Limiter {
     /// After each attempt: `step`, or `step_paced` reporting to the limiter.
     fn step(&self, result: TokenStream, forced: TokenStream) -> TokenStream {
         let (retry, attempts) = (&self.retry, &self.attempts);
-        match &self.paced {
-            None => quote!(#retry.step(&mut #attempts, #result, #forced)),
-            Some((expr, _, paced)) => {
+        match (&self.paced, &self.hooks) {
+            (None, None) => quote!(#retry.step(&mut #attempts, #result, #forced)),
+            (None, Some(hooks)) => {
+                quote!(#retry.step_with(&mut #attempts, #result, #forced, #hooks))
+            }
+            (Some((expr, _, paced)), hooks) => {
                 let expr = quote_spanned!(syn::spanned::Spanned::span(expr)=> &(#expr));
-                quote!(#retry.step_paced(&mut #attempts, #result, #forced, #expr, &mut #paced))
+                match hooks {
+                    None => {
+                        quote!(#retry.step_paced(&mut #attempts, #result, #forced, #expr, &mut #paced))
+                    }
+                    Some(hooks) => {
+                        quote!(#retry.step_paced_with(&mut #attempts, #result, #forced, #expr, &mut #paced, #hooks))
+                    }
+                }
             }
         }
     }
+}
+
+/// The closure hooks, evaluated once per call before the first attempt in the
+/// function's scope (they may borrow its arguments): their bindings, and the
+/// `Hooks` that hands them to each step — or nothing, when both hooks are
+/// paths (or absent) and the loop expands as without closures.
+fn closure_hooks(
+    plan: &Plan,
+    private: &TokenStream,
+    ret: &syn::Type,
+) -> (TokenStream, Option<TokenStream>) {
+    let mut init = TokenStream::new();
+    let mut bound = |hook: &Option<Hook>, name: &str| match hook {
+        Some(Hook::Closure(closure)) => {
+            let binding = format_ident!("__ai_{}", name, span = Span::mixed_site());
+            // Typed as a hook where it is written: its argument is the event,
+            // and a closure that takes something else is an error on it.
+            let span = syn::spanned::Spanned::span(closure);
+            let typed = respan(
+                &quote!(#private::hook::<<#ret as #private::AttemptResult>::Err, _>),
+                span,
+            );
+            let mut call =
+                proc_macro2::Group::new(proc_macro2::Delimiter::Parenthesis, quote!(#closure));
+            call.set_span(span);
+            init.extend(quote!(let #binding = #typed #call;));
+            quote!(::core::option::Option::Some(&#binding))
+        }
+        _ => quote!(::core::option::Option::None),
+    };
+    let on_retry = bound(&plan.on_retry, "on_retry");
+    let on_give_up = bound(&plan.on_give_up, "on_give_up");
+    if init.is_empty() {
+        return (init, None);
+    }
+    (
+        init,
+        Some(quote!(#private::Hooks::new(#on_retry, #on_give_up))),
+    )
 }
 
 /// `Attempts::begin(&POLICY, budget, observed, now)`.
@@ -338,11 +399,18 @@ fn setup(plan: &Plan, private: &TokenStream, name: &syn::Ident) -> TokenStream {
             }
         }
     };
-    let on_retry = plan.on_retry.iter().map(|path| quote!(.on_retry(#path)));
+    let fn_hook = |hook: &Hook, method: TokenStream| match hook {
+        Hook::Path(path) => Some(quote!(.#method(#path))),
+        Hook::Closure(_) => None,
+    };
+    let on_retry = plan
+        .on_retry
+        .iter()
+        .filter_map(|hook| fn_hook(hook, quote!(on_retry)));
     let on_give_up = plan
         .on_give_up
         .iter()
-        .map(|path| quote!(.on_give_up(#path)));
+        .filter_map(|hook| fn_hook(hook, quote!(on_give_up)));
     let budget = plan.budget.iter().map(|path| quote!(.budget(&#path)));
     let cost = plan.cost.iter().map(|_| {
         let binding = cost_binding();

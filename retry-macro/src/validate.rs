@@ -7,7 +7,7 @@ use std::time::Duration;
 use syn::spanned::Spanned;
 use syn::{Expr, FnArg, GenericArgument, Ident, Pat, Path, PathArguments, ReturnType, Stmt, Type};
 
-use crate::args::{On, RetryArgs};
+use crate::args::{Hook, On, RetryArgs};
 use crate::item::RetryFn;
 use crate::suggest::did_you_mean;
 
@@ -24,8 +24,8 @@ pub(crate) struct Plan {
     pub deadline_key: Option<Span>,
     pub timeout: Option<(Duration, Span)>,
     pub retry_on: RetryOn,
-    pub on_retry: Option<Path>,
-    pub on_give_up: Option<Path>,
+    pub on_retry: Option<Hook>,
+    pub on_give_up: Option<Hook>,
     pub budget: Option<Path>,
     /// The limiter expression, and the `limiter` key's span for a missing `From<Throttled>`.
     pub limiter: Option<(Expr, Span)>,

@@ -103,3 +103,64 @@ impl std::fmt::Display for GiveUp {
         })
     }
 }
+
+/// One call's own hooks, beside the `fn` hooks a [`Retry`](crate::Retry)
+/// holds: closures, so they may use the call's arguments. `#[retry]` makes
+/// them from `on_retry = |event| …` and `on_give_up = |event| …`.
+///
+/// ```
+/// use retry_runtime::{Clock, Hooks, Policy, Retry, RetryEvent, Step};
+/// use std::cell::Cell;
+/// use std::io;
+///
+/// let request_id = "req-7";
+/// let seen = Cell::new(None);
+/// let on_retry = |event: &RetryEvent<'_, io::Error>| seen.set(Some((request_id, event.attempt)));
+/// let retry = Retry::<io::Error>::new(Policy::new().max_attempts(2));
+/// let mut attempts = retry.begin(Clock::Std);
+/// let failed: io::Result<()> = Err(io::ErrorKind::ConnectionReset.into());
+/// let step = retry.step_with(&mut attempts, failed, None, Hooks::new(Some(&on_retry), None));
+/// assert!(matches!(step, Step::Sleep(_)));
+/// assert_eq!(seen.get(), Some(("req-7", 1)));
+/// ```
+pub struct Hooks<'h, E> {
+    pub(crate) on_retry: Option<&'h dyn Fn(&RetryEvent<'_, E>)>,
+    pub(crate) on_give_up: Option<&'h dyn Fn(&RetryEvent<'_, E>)>,
+}
+
+impl<E> Clone for Hooks<'_, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<E> Copy for Hooks<'_, E> {}
+
+impl<E> std::fmt::Debug for Hooks<'_, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks")
+            .field("on_retry", &self.on_retry.is_some())
+            .field("on_give_up", &self.on_give_up.is_some())
+            .finish()
+    }
+}
+
+impl<'h, E> Hooks<'h, E> {
+    /// No hooks of the call's own.
+    pub const NONE: Hooks<'h, E> = Hooks {
+        on_retry: None,
+        on_give_up: None,
+    };
+
+    /// `on_retry` before each sleep, `on_give_up` when the call stops with an
+    /// error, each after the `Retry`'s own.
+    pub const fn new(
+        on_retry: Option<&'h dyn Fn(&RetryEvent<'_, E>)>,
+        on_give_up: Option<&'h dyn Fn(&RetryEvent<'_, E>)>,
+    ) -> Hooks<'h, E> {
+        Hooks {
+            on_retry,
+            on_give_up,
+        }
+    }
+}

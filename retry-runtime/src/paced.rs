@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::{Attempts, Clock, Cost, ErrorClass, Policy, RateLimiter, Retry, Step, Throttled, Turn};
+use crate::{
+    Attempts, Clock, Cost, ErrorClass, Hooks, Policy, RateLimiter, Retry, Step, Throttled, Turn,
+};
 
 /// A call's standing with its limiter: the turn its current attempt took, and
 /// the last error, returned should the next turn not come in time.
@@ -126,12 +128,26 @@ impl<E> Retry<E> {
         limiter: &RateLimiter,
         paced: &mut Paced<E>,
     ) -> Step<T, E> {
+        self.step_paced_with(attempts, result, forced, limiter, paced, Hooks::NONE)
+    }
+
+    /// [`step_paced`](Retry::step_paced), telling the call's own `hooks` too.
+    #[inline]
+    pub fn step_paced_with<T>(
+        &self,
+        attempts: &mut Attempts,
+        result: Result<T, E>,
+        forced: Option<ErrorClass>,
+        limiter: &RateLimiter,
+        paced: &mut Paced<E>,
+        hooks: Hooks<'_, E>,
+    ) -> Step<T, E> {
         match result {
             Ok(value) => {
                 limiter.succeeded(paced.turn);
                 Step::Return(Ok(value))
             }
-            Err(error) => self.failed_paced(attempts, error, forced, limiter, paced),
+            Err(error) => self.failed_paced(attempts, error, forced, limiter, paced, hooks),
         }
     }
 
@@ -144,13 +160,14 @@ impl<E> Retry<E> {
         forced: Option<ErrorClass>,
         limiter: &RateLimiter,
         paced: &mut Paced<E>,
+        hooks: Hooks<'_, E>,
     ) -> Step<T, E> {
         if let Some(class) = self.class(&error, forced) {
             let hint = self.server_hint.and_then(|hint| hint(&error));
             limiter.failed_costing(paced.turn, self.cost, class, hint);
         }
         let limiter_wait = Some(limiter.snapshot().next_turn);
-        match self.next_delay(attempts, &error, forced, limiter_wait) {
+        match self.next_delay(attempts, &error, forced, limiter_wait, hooks) {
             Some(delay) => {
                 paced.last = Some(error);
                 Step::Sleep(delay)

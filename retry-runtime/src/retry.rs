@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use crate::{
-    ClassSet, Classify, Cost, ErrorClass, GiveUp, Policy, RetryBudget, RetryEvent, backoff,
+    ClassSet, Classify, Cost, ErrorClass, GiveUp, Hooks, Policy, RetryBudget, RetryEvent, backoff,
 };
 
 /// A retry loop's configuration: the [`Policy`] plus which errors to retry, where
@@ -198,9 +198,21 @@ impl<E> Retry<E> {
         result: Result<T, E>,
         forced: Option<ErrorClass>,
     ) -> Step<T, E> {
+        self.step_with(attempts, result, forced, Hooks::NONE)
+    }
+
+    /// [`step`](Retry::step), telling the call's own `hooks` too.
+    #[inline]
+    pub fn step_with<T>(
+        &self,
+        attempts: &mut Attempts,
+        result: Result<T, E>,
+        forced: Option<ErrorClass>,
+        hooks: Hooks<'_, E>,
+    ) -> Step<T, E> {
         match result {
             Ok(value) => Step::Return(Ok(value)),
-            Err(error) => match self.next_delay(attempts, &error, forced, None) {
+            Err(error) => match self.next_delay(attempts, &error, forced, None, hooks) {
                 Some(delay) => Step::Sleep(delay),
                 None => Step::Return(Err(error)),
             },
@@ -218,13 +230,14 @@ impl<E> Retry<E> {
         error: &E,
         forced: Option<ErrorClass>,
         limiter_wait: Option<Duration>,
+        hooks: Hooks<'_, E>,
     ) -> Option<Duration> {
         let attempt = attempts.number;
         let class = self.class(error, forced);
         #[cfg(feature = "metrics")]
         crate::metrics::failed_attempt(self.function, class);
         let hint = self.server_hint.and_then(|hint| hint(error));
-        let stop = |reason| self.give_up(attempts, error, class, hint, reason);
+        let stop = |reason| self.give_up(attempts, error, class, hint, reason, hooks);
         let retryable = match (self.when, class) {
             (Some(when), _) => when(error),
             (None, Some(class)) => self.classes.contains(class),
@@ -285,6 +298,9 @@ impl<E> Retry<E> {
         if let Some(on_retry) = self.on_retry {
             on_retry(&event);
         }
+        if let Some(on_retry) = hooks.on_retry {
+            on_retry(&event);
+        }
         #[cfg(feature = "metrics")]
         crate::metrics::retry(self.function, class, delay);
         #[cfg(feature = "tracing")]
@@ -310,9 +326,17 @@ impl<E> Retry<E> {
     #[cold]
     #[inline(never)]
     pub fn gave_up_waiting(&self, attempts: &Attempts, error: E) -> E {
+        self.gave_up_waiting_with(attempts, error, Hooks::NONE)
+    }
+
+    /// [`gave_up_waiting`](Retry::gave_up_waiting), telling the call's own
+    /// `hooks` too.
+    #[cold]
+    #[inline(never)]
+    pub fn gave_up_waiting_with(&self, attempts: &Attempts, error: E, hooks: Hooks<'_, E>) -> E {
         let class = self.class(&error, None);
         let hint = self.server_hint.and_then(|hint| hint(&error));
-        self.give_up(attempts, &error, class, hint, GiveUp::Limiter);
+        self.give_up(attempts, &error, class, hint, GiveUp::Limiter, hooks);
         error
     }
 
@@ -333,6 +357,7 @@ impl<E> Retry<E> {
         class: Option<ErrorClass>,
         hint: Option<Duration>,
         reason: GiveUp,
+        hooks: Hooks<'_, E>,
     ) -> Option<Duration> {
         let event = RetryEvent {
             function: self.function,
@@ -347,6 +372,9 @@ impl<E> Retry<E> {
             limiter_wait: None,
         };
         if let Some(on_give_up) = self.on_give_up {
+            on_give_up(&event);
+        }
+        if let Some(on_give_up) = hooks.on_give_up {
             on_give_up(&event);
         }
         #[cfg(feature = "metrics")]
