@@ -364,7 +364,8 @@ end
 
 local function resync(s, d, now, at, remaining, handed)
   hear(s, now)
-  local only_lower = in_run(s, at) and s.b[d].syn ~= nil
+  local starts = s.b[d].syn == nil and s.b[d].dec == now
+  local only_lower = in_run(s, at) and not starts
   local rate = pace(s, d)
   if rate then
     bresync(s.b[d], now, at, rate, remaining, only_lower, handed)

@@ -54,9 +54,9 @@ pub(crate) const BURST: Duration = Duration::from_millis(10);
 /// Calls granted less than this apart form a run: a call granted its turn
 /// reaches the server some time later (a process starting, a loaded
 /// machine), so an answer to one call of a run may not count the others
-/// yet, and only ever lowers what a bucket holds. The first word a bucket
-/// gets is taken whatever it says: it is how the depth of a minute's
-/// bucket is learned.
+/// yet, and only ever lowers what a bucket holds. The word that brings a
+/// limit not known before is taken whatever it says: it is how the depth
+/// of a minute's bucket is learned.
 pub(crate) const RUN: Duration = Duration::from_millis(100);
 
 /// The dimensions of a limit, in the order of every per-dimension array.
@@ -259,11 +259,11 @@ impl<T: Time> Bucket<T> {
 
     /// The server's word: as its request reached it, `remaining` was left.
     /// What it had counted by then is known only within bounds: at least
-    /// the turns the caller had handed out by its send (`handed`), at most
-    /// every turn handed out — paid by `at`, while the anchor set before
-    /// `at` holds; handed out by now, once an anchor was set since (the
-    /// answer took seconds, or the request reached the server after calls
-    /// handed their turn later: a process slow to send). The bucket moves
+    /// what the schedule had paid by the send, no more than the turns the
+    /// caller had handed out by then (`handed`); at most every turn handed
+    /// out by now (the answer took seconds, or the request reached the
+    /// server after calls handed their turn later: a process slow to send,
+    /// a busy server). The bucket moves
     /// only when the word holds more even at the least count, or less even
     /// at the most; with `only_lower` (the call was one of a run, whose
     /// others the server may not have counted yet) it only ever goes down.
@@ -804,7 +804,11 @@ impl<T: Time> State<T> {
     /// it tells nothing to pace by (a reset, if any, is a cool-down).
     pub(crate) fn resync(&mut self, d: usize, now: T, at: T, remaining: u64, handed: Option<f64>) {
         self.hear(now);
-        let only_lower = self.in_run(at) && self.buckets[d].synced.is_some();
+        // The word that starts a learned limit's pacing (the limit came with
+        // it) is taken whatever it says: how a minute's bucket is learned.
+        let bucket = &self.buckets[d];
+        let starts = bucket.synced.is_none() && bucket.decided == Some(now);
+        let only_lower = self.in_run(at) && !starts;
         if let Some(rate) = self.pace(d) {
             self.buckets[d].resync(now, at, rate, remaining as f64, only_lower, handed);
             let capacity = self.capacity(d, rate);
