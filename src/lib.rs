@@ -1,15 +1,17 @@
-// The README's first example is a reqwest call: with the features it needs the
-// README is the crate's docs, doctested; without, a pointer to it.
-#![cfg_attr(all(feature = "reqwest", feature = "tokio"), doc = include_str!("../README.md"))]
-#![cfg_attr(
-    not(all(feature = "reqwest", feature = "tokio")),
-    doc = "One attribute, `#[retry]`, makes calls to AI APIs survive rate limits, timeouts and overload. \
-           The full guide is the README, which is these docs when the `reqwest` and `tokio` features are on."
+// The crate's docs are written for docs.rs, whatever the features: the front
+// page, the attribute's keys (shared with `#[retry]`'s page), the rest. The
+// README is the repository's guide; its code blocks are doctested below.
+#![doc = concat!(
+    include_str!("../docs/front.md"),
+    "\n",
+    include_str!("../docs/keys.md"),
+    "\n",
+    include_str!("../docs/front_after_keys.md")
 )]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-/// Makes a function retry its failures: see the [crate docs](crate) for the keys.
+/// Makes a function retry its failures.
 ///
 /// ```
 /// use ai_retry::retry;
@@ -70,7 +72,17 @@
 ///     Ok(())
 /// }
 /// ```
+///
+/// # Keys
+///
+#[doc = include_str!("../docs/keys.md")]
 pub use retry_macro::retry;
+
+/// The README's code blocks, compiled and run as doctests with the features
+/// they need (CI builds with all of them). Not part of the API.
+#[cfg(all(doctest, feature = "reqwest", feature = "tokio"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 pub use retry_runtime::{
     Classify, Cost, ErrorClass, GiveUp, LimiterSnapshot, Limits, RateLimiter, RetryBudget,

@@ -50,7 +50,9 @@ impl fmt::Display for WithSources<'_> {
         let mut source = self.0.source();
         while let Some(cause) = source {
             let text = cause.to_string();
-            if !line.ends_with(&text) {
+            // Said already — at the end, or inside a wrapper's own text that
+            // quotes its whole chain (async-openai's "http error: {0}").
+            if !line.contains(&text) {
                 line.push_str(": ");
                 line.push_str(&text);
             }
@@ -192,6 +194,27 @@ mod tests {
         assert_eq!(
             WithSources(&error).to_string(),
             "middleware: error sending request: reset"
+        );
+    }
+
+    #[test]
+    fn a_chain_a_wrapper_already_quotes_is_not_repeated() {
+        #[derive(Debug)]
+        struct Quoting(Outer);
+        impl fmt::Display for Quoting {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "http error: {}: {}", self.0, self.0.0)
+            }
+        }
+        impl std::error::Error for Quoting {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let error = Quoting(Outer(std::io::Error::other("connection refused")));
+        assert_eq!(
+            WithSources(&error).to_string(),
+            "http error: error sending request: connection refused"
         );
     }
 

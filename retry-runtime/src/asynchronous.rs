@@ -14,7 +14,8 @@ impl<E> Retry<E> {
     /// not the attempt in flight: see [`run_async_timeout`](Retry::run_async_timeout).
     ///
     /// ```
-    /// use retry_runtime::{Policy, Retry};
+    /// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+    /// use ai_retry::runtime::{Policy, Retry};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
@@ -53,7 +54,8 @@ impl<E> Retry<E> {
     /// deadline holds even against an attempt that hangs.
     ///
     /// ```
-    /// use retry_runtime::{Policy, Retry};
+    /// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+    /// use ai_retry::runtime::{Policy, Retry};
     /// use std::time::Duration;
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]

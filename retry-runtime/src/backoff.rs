@@ -22,7 +22,8 @@ use crate::{Backoff, Policy};
 /// `r` outside `[0, 1)` (or NaN) is clamped into it, and attempt `0` counts as `1`.
 ///
 /// ```
-/// use retry_runtime::{backoff, Backoff, Policy};
+/// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+/// use ai_retry::runtime::{backoff, Backoff, Policy};
 /// use std::time::Duration;
 ///
 /// let policy = Policy::new().backoff(Backoff::Exp).initial(Duration::from_millis(100));

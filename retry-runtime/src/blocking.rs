@@ -8,7 +8,8 @@ impl<E> Retry<E> {
     /// the thread between attempts.
     ///
     /// ```
-    /// use retry_runtime::{Policy, Retry};
+    /// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+    /// use ai_retry::runtime::{Policy, Retry};
     /// use std::time::Duration;
     ///
     /// let mut calls = 0;

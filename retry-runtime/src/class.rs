@@ -42,7 +42,8 @@ impl ErrorClass {
     /// The class's name as written in `#[retry(on = …)]`.
     ///
     /// ```
-    /// use retry_runtime::ErrorClass;
+    /// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+    /// use ai_retry::ErrorClass;
     /// assert_eq!(ErrorClass::RateLimit.name(), "RateLimit");
     /// ```
     pub const fn name(self) -> &'static str {
@@ -59,7 +60,8 @@ impl ErrorClass {
     /// The class with this name, if any.
     ///
     /// ```
-    /// use retry_runtime::ErrorClass;
+    /// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+    /// use ai_retry::ErrorClass;
     /// assert_eq!(ErrorClass::from_name("Timeout"), Some(ErrorClass::Timeout));
     /// assert_eq!(ErrorClass::from_name("timeout"), None);
     /// ```
@@ -72,7 +74,8 @@ impl ErrorClass {
     /// `true` for every class except [`Permanent`](ErrorClass::Permanent).
     ///
     /// ```
-    /// use retry_runtime::ErrorClass;
+    /// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+    /// use ai_retry::ErrorClass;
     /// assert!(ErrorClass::Overloaded.is_transient());
     /// assert!(!ErrorClass::Permanent.is_transient());
     /// ```
@@ -94,7 +97,9 @@ impl fmt::Display for ErrorClass {
 /// A set of [`ErrorClass`]es: the classes a call retries.
 ///
 /// ```
-/// use retry_runtime::{ClassSet, ErrorClass};
+/// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+/// use ai_retry::ErrorClass;
+/// use ai_retry::runtime::ClassSet;
 ///
 /// let set = ErrorClass::RateLimit | ErrorClass::Timeout;
 /// assert!(set.contains(ErrorClass::Timeout));
@@ -156,7 +161,8 @@ impl BitOr<ErrorClass> for ClassSet {
 /// [`http::server_hint`](crate::http::server_hint):
 ///
 /// ```
-/// use retry_runtime::{Classify, ErrorClass};
+/// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+/// use ai_retry::{Classify, ErrorClass};
 /// use std::time::Duration;
 ///
 /// enum ApiError {

@@ -29,7 +29,8 @@ pub const DURATION_UNITS: &str = "ns, us, ms, s, m, h";
 /// number without digits, or a total that does not fit a [`Duration`].
 ///
 /// ```
-/// use retry_runtime::parse_duration;
+/// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+/// use ai_retry::runtime::parse_duration;
 /// use std::time::Duration;
 ///
 /// assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));

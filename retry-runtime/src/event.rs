@@ -6,7 +6,9 @@ use crate::ErrorClass;
 /// the loop will wait.
 ///
 /// ```
-/// use retry_runtime::{Policy, Retry, RetryEvent};
+/// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+/// use ai_retry::RetryEvent;
+/// use ai_retry::runtime::{Policy, Retry};
 ///
 /// fn log(event: &RetryEvent<'_, std::io::Error>) {
 ///     eprintln!(
@@ -51,7 +53,8 @@ pub struct RetryEvent<'a, E> {
 /// `tracing` event say.
 ///
 /// ```
-/// use retry_runtime::GiveUp;
+/// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+/// use ai_retry::GiveUp;
 /// assert_eq!(GiveUp::HintBeyondMaxDelay.to_string(), "the server asks for a wait above max_delay");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -109,7 +112,9 @@ impl std::fmt::Display for GiveUp {
 /// them from `on_retry = |event| …` and `on_give_up = |event| …`.
 ///
 /// ```
-/// use retry_runtime::{Clock, Hooks, Policy, Retry, RetryEvent, Step};
+/// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+/// use ai_retry::RetryEvent;
+/// use ai_retry::runtime::{Clock, Hooks, Policy, Retry, Step};
 /// use std::cell::Cell;
 /// use std::io;
 ///
@@ -124,9 +129,12 @@ impl std::fmt::Display for GiveUp {
 /// assert_eq!(seen.get(), Some(("req-7", 1)));
 /// ```
 pub struct Hooks<'h, E> {
-    pub(crate) on_retry: Option<&'h dyn Fn(&RetryEvent<'_, E>)>,
-    pub(crate) on_give_up: Option<&'h dyn Fn(&RetryEvent<'_, E>)>,
+    pub(crate) on_retry: Option<Hook<'h, E>>,
+    pub(crate) on_give_up: Option<Hook<'h, E>>,
 }
+
+/// A hook of one call: a closure that sees each event.
+pub type Hook<'h, E> = &'h dyn Fn(&RetryEvent<'_, E>);
 
 impl<E> Clone for Hooks<'_, E> {
     fn clone(&self) -> Self {
@@ -155,8 +163,8 @@ impl<'h, E> Hooks<'h, E> {
     /// `on_retry` before each sleep, `on_give_up` when the call stops with an
     /// error, each after the `Retry`'s own.
     pub const fn new(
-        on_retry: Option<&'h dyn Fn(&RetryEvent<'_, E>)>,
-        on_give_up: Option<&'h dyn Fn(&RetryEvent<'_, E>)>,
+        on_retry: Option<Hook<'h, E>>,
+        on_give_up: Option<Hook<'h, E>>,
     ) -> Hooks<'h, E> {
         Hooks {
             on_retry,

@@ -87,7 +87,9 @@ impl Classify for anyhow::Error {
 /// that arrive boxed, as tower's do.
 ///
 /// ```
-/// use retry_runtime::{ErrorClass, class_of_chain};
+/// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+/// use ai_retry::ErrorClass;
+/// use ai_retry::runtime::class_of_chain;
 /// use std::io;
 ///
 /// let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(io::Error::from(io::ErrorKind::ConnectionReset));

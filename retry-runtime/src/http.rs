@@ -46,7 +46,8 @@ const PERMANENT_429_MARKERS: &[&str] = &[
 /// | anything else (4xx, and 1xx–3xx which are not failures) | `Permanent` |
 ///
 /// ```
-/// use retry_runtime::{ErrorClass, http};
+/// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+/// use ai_retry::{ErrorClass, http};
 ///
 /// let headers = http::HeaderMap::new();
 /// let quota = br#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}"#;
@@ -98,7 +99,8 @@ fn body_mentions(body: &[u8], markers: &[&str]) -> bool {
 /// for. Garbage, negative, and past values are ignored; nothing here panics.
 ///
 /// ```
-/// use retry_runtime::http::{self, HeaderMap, HeaderValue};
+/// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+/// use ai_retry::http::{self, HeaderMap, HeaderValue};
 /// use std::time::Duration;
 ///
 /// let mut headers = HeaderMap::new();
@@ -126,7 +128,8 @@ pub fn server_hint_at(headers: &HeaderMap, now: SystemTime) -> Option<Duration> 
 /// any is left.
 ///
 /// ```
-/// use retry_runtime::http::{self, HeaderMap, HeaderValue};
+/// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+/// use ai_retry::http::{self, HeaderMap, HeaderValue};
 /// use std::time::{Duration, SystemTime};
 ///
 /// let mut headers = HeaderMap::new();
@@ -142,7 +145,8 @@ pub fn reset_hint_at(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
 /// `x-ratelimit-limit-requests` or Anthropic's `anthropic-ratelimit-requests-limit`.
 ///
 /// ```
-/// use retry_runtime::http::{self, HeaderMap, HeaderValue};
+/// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+/// use ai_retry::http::{self, HeaderMap, HeaderValue};
 ///
 /// let mut headers = HeaderMap::new();
 /// headers.insert("anthropic-ratelimit-requests-limit", HeaderValue::from_static("50"));
@@ -164,7 +168,8 @@ pub fn request_limit_per_minute(headers: &HeaderMap) -> Option<u64> {
 /// `retry-after`, the message's "try again in", then the reset headers.
 ///
 /// ```
-/// use retry_runtime::http::{self, HeaderMap, HeaderValue};
+/// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+/// use ai_retry::http::{self, HeaderMap, HeaderValue};
 /// use std::time::Duration;
 ///
 /// let mut headers = HeaderMap::new();
@@ -211,7 +216,8 @@ pub struct Quota {
 /// read: its input and output limits are). Garbage is no value.
 ///
 /// ```
-/// use retry_runtime::http::{self, HeaderMap, HeaderValue};
+/// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+/// use ai_retry::http::{self, HeaderMap, HeaderValue};
 ///
 /// let mut headers = HeaderMap::new();
 /// headers.insert("x-ratelimit-limit-tokens", HeaderValue::from_static("30000"));

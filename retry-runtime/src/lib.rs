@@ -58,7 +58,7 @@ pub use asynchronous::{CutOff, settle_timeout, with_timeout};
 pub use budget::RetryBudget;
 pub use class::{ClassSet, Classify, ErrorClass};
 pub use duration::{DURATION_UNITS, parse_duration};
-pub use event::{GiveUp, Hooks, RetryEvent};
+pub use event::{GiveUp, Hook, Hooks, RetryEvent};
 pub use foreign::class_of_chain;
 pub use limiter::{Cost, LimiterSnapshot, Limits, RateLimiter, Store, Turn};
 pub use paced::Paced;

@@ -179,7 +179,9 @@ impl<E> Retry<E> {
     /// [`run`](Retry::run) with a turn from `limiter` before every attempt.
     ///
     /// ```
-    /// use retry_runtime::{Policy, RateLimiter, Retry};
+    /// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+    /// use ai_retry::RateLimiter;
+    /// use ai_retry::runtime::{Policy, Retry};
     /// use std::io;
     ///
     /// static LIMITER: RateLimiter = RateLimiter::per_minute(6000);
@@ -214,7 +216,9 @@ impl<E> Retry<E> {
     /// attempt; waiting for a turn is not an attempt.
     ///
     /// ```
-    /// use retry_runtime::{ErrorClass, Policy, RateLimiter, Retry, Throttled};
+    /// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+    /// use ai_retry::{ErrorClass, RateLimiter, Throttled};
+    /// use ai_retry::runtime::{Policy, Retry};
     /// use std::time::Duration;
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]

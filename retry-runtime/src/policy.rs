@@ -36,7 +36,8 @@ impl Backoff {
     /// The strategy with this name, as written in `#[retry(backoff = "…")]`.
     ///
     /// ```
-    /// use retry_runtime::Backoff;
+    /// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+    /// use ai_retry::runtime::Backoff;
     /// assert_eq!(Backoff::from_name("exp_jitter"), Some(Backoff::ExpJitter));
     /// assert_eq!(Backoff::from_name("expo"), None);
     /// ```
@@ -60,7 +61,8 @@ impl Backoff {
 /// attribute turns into a constant.
 ///
 /// ```
-/// use retry_runtime::{Backoff, Policy};
+/// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+/// use ai_retry::runtime::{Backoff, Policy};
 /// use std::time::Duration;
 ///
 /// const POLICY: Policy = Policy::new()

@@ -14,7 +14,9 @@ use crate::{
 /// expands to exactly this, and it is just as usable by hand:
 ///
 /// ```
-/// use retry_runtime::{ErrorClass, Policy, Retry};
+/// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+/// use ai_retry::ErrorClass;
+/// use ai_retry::runtime::{Policy, Retry};
 /// use std::{cell::Cell, io, time::Duration};
 ///
 /// let calls = Cell::new(0);
@@ -309,6 +311,8 @@ impl<E> Retry<E> {
             attempt = event.attempt,
             class = event.class.map(ErrorClass::name),
             delay_ms = event.delay.as_millis() as u64,
+            // The limiter's hold, which a test switch's zero delay does not lift.
+            limiter_wait_ms = event.limiter_wait.map(|w| w.as_millis() as u64),
             server_hint_ms = event.server_hint.map(|h| h.as_millis() as u64),
             elapsed_ms = event.elapsed.as_millis() as u64,
             "retrying after a failed attempt"
@@ -485,7 +489,8 @@ impl Attempts {
     /// away.
     ///
     /// ```
-    /// use retry_runtime::{Attempts, Clock, Policy};
+    /// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+    /// use ai_retry::runtime::{Attempts, Clock, Policy};
     /// use std::time::{Duration, Instant};
     ///
     /// let policy = Policy::new().timeout(Duration::from_secs(10)).deadline(Duration::from_secs(3));

@@ -31,7 +31,9 @@ pub(crate) struct Switch {
 /// are not retry delays and still apply.
 ///
 /// ```
-/// use retry_runtime::{Policy, Retry, testing};
+/// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+/// use ai_retry::testing;
+/// use ai_retry::runtime::{Policy, Retry};
 /// use std::time::{Duration, Instant};
 ///
 /// let _no_delays = testing::no_delays().max_attempts(3);

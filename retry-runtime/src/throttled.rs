@@ -9,7 +9,8 @@ use std::time::Duration;
 /// was spared as its hint.
 ///
 /// ```
-/// use retry_runtime::{Classify, ErrorClass, Throttled};
+/// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+/// use ai_retry::{Classify, ErrorClass, Throttled};
 /// use std::time::Duration;
 ///
 /// let throttled = Throttled::new(Duration::from_secs(90));

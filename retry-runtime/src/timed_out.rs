@@ -5,7 +5,8 @@ use std::fmt;
 /// [`ErrorClass::Timeout`](crate::ErrorClass::Timeout).
 ///
 /// ```
-/// use retry_runtime::{Classify, ErrorClass, TimedOut};
+/// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+/// use ai_retry::{Classify, ErrorClass, TimedOut};
 /// assert_eq!(TimedOut.class(), ErrorClass::Timeout);
 /// assert_eq!(TimedOut.to_string(), "the attempt timed out");
 /// ```

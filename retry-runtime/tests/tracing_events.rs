@@ -82,3 +82,52 @@ fn one_event_per_retry_one_for_giving_up_and_no_error_text() {
     );
     assert!(!text.contains("SECRET"), "{text}");
 }
+
+/// A 429 whose server asks for 150 ms.
+#[derive(Debug)]
+struct Refused;
+
+impl Classify for Refused {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::RateLimit
+    }
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        Some(std::time::Duration::from_millis(150))
+    }
+}
+
+impl From<retry_runtime::Throttled> for Refused {
+    fn from(_: retry_runtime::Throttled) -> Refused {
+        Refused
+    }
+}
+
+#[test]
+fn under_no_delays_the_line_still_says_the_limiter_holds_the_call() {
+    use retry_runtime::{RateLimiter, testing};
+
+    let limiter = RateLimiter::new();
+    let captured = Arc::new(Mutex::new(String::new()));
+    let policy = Policy::new().max_attempts(2).backoff(Backoff::None);
+    tracing::subscriber::with_default(Capture(captured.clone()), || {
+        let _guard = testing::no_delays();
+        // The refusal cools the key down for 150 ms: the retry's own sleep is
+        // zero under the switch, the limiter's hold is not.
+        let result: Result<(), Refused> =
+            Retry::classified(policy).run_limited(&limiter, || Err(Refused));
+        assert!(result.is_err());
+    });
+    let text = captured.lock().unwrap().clone();
+    let retrying = text
+        .lines()
+        .find(|l| l.contains("retrying after a failed attempt"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(retrying.contains("delay_ms=0"), "{retrying}");
+    let held: u64 = retrying
+        .split("limiter_wait_ms=")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("{retrying}"));
+    assert!((100..=150).contains(&held), "{retrying}");
+}

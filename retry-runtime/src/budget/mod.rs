@@ -39,7 +39,8 @@ const BANKED_CALLS: u64 = 1000;
 /// every thread and task:
 ///
 /// ```
-/// use retry_runtime::RetryBudget;
+/// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+/// use ai_retry::RetryBudget;
 ///
 /// static LLM_BUDGET: RetryBudget = RetryBudget::new(0.1, 10);
 ///

@@ -156,7 +156,8 @@ impl RetryBudget {
     /// `key` does nothing, with another is an error (`InvalidClientConfig`).
     ///
     /// ```no_run
-    /// use retry_runtime::RetryBudget;
+    /// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+    /// use ai_retry::RetryBudget;
     ///
     /// static LLM_BUDGET: RetryBudget = RetryBudget::new(0.1, 10);
     ///

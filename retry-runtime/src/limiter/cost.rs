@@ -14,7 +14,8 @@ use super::state::{self, Amounts};
 /// a limiter that knows only token limits does not hold it back.
 ///
 /// ```
-/// use retry_runtime::Cost;
+/// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+/// use ai_retry::Cost;
 ///
 /// let openai = Cost::tokens(1_500); // prompt tokens + max_tokens
 /// let anthropic = Cost::split(400, 1_024); // input, and max_tokens
@@ -112,7 +113,8 @@ impl From<(u32, u32)> for Cost {
 /// (it still learns them from the server's headers); `0` is unknown.
 ///
 /// ```
-/// use retry_runtime::{Limits, RateLimiter};
+/// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+/// use ai_retry::{Limits, RateLimiter};
 ///
 /// // A tier-1 OpenAI key: 500 requests and 30,000 tokens a minute.
 /// static OPENAI: RateLimiter = RateLimiter::with_limits(Limits::NONE.requests(500).tokens(30_000));

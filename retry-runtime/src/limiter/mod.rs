@@ -53,8 +53,9 @@ use state::{Amounts, Check, Outcome, REQUESTS, State, Ticket};
 ///    request (see [`Throttled`](crate::Throttled)).
 ///
 /// ```
-/// use retry_runtime::RateLimiter;
-/// use retry_runtime::http::{HeaderMap, HeaderValue};
+/// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+/// use ai_retry::RateLimiter;
+/// use ai_retry::http::{HeaderMap, HeaderValue};
 ///
 /// static OPENAI: RateLimiter = RateLimiter::new();
 ///
@@ -195,7 +196,8 @@ impl RateLimiter {
     /// margin below it) and still learns. `0` is the same as [`new`](RateLimiter::new).
     ///
     /// ```
-    /// use retry_runtime::RateLimiter;
+    /// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+    /// use ai_retry::RateLimiter;
     ///
     /// static ANTHROPIC: RateLimiter = RateLimiter::per_minute(50);
     /// assert_eq!(ANTHROPIC.snapshot().limit_per_minute, Some(50));
@@ -238,8 +240,9 @@ impl RateLimiter {
     /// request was admitted.
     ///
     /// ```
-    /// use retry_runtime::RateLimiter;
-    /// use retry_runtime::http::{HeaderMap, HeaderValue};
+    /// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+    /// use ai_retry::RateLimiter;
+    /// use ai_retry::http::{HeaderMap, HeaderValue};
     /// use std::time::Duration;
     ///
     /// let limiter = RateLimiter::new();
@@ -266,8 +269,9 @@ impl RateLimiter {
     /// Call it on every response, successes and refusals.
     ///
     /// ```
-    /// use retry_runtime::RateLimiter;
-    /// use retry_runtime::http::{HeaderMap, HeaderValue};
+    /// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+    /// use ai_retry::RateLimiter;
+    /// use ai_retry::http::{HeaderMap, HeaderValue};
     ///
     /// let limiter = RateLimiter::new();
     /// let sent = RateLimiter::now();
@@ -383,8 +387,9 @@ impl RateLimiter {
     /// does not answer, keep what they learned.
     ///
     /// ```
-    /// use retry_runtime::RateLimiter;
-    /// use retry_runtime::http::{HeaderMap, HeaderValue};
+    /// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+    /// use ai_retry::RateLimiter;
+    /// use ai_retry::http::{HeaderMap, HeaderValue};
     /// use std::time::Duration;
     ///
     /// let limiter = RateLimiter::new();

@@ -530,7 +530,8 @@ impl RateLimiter {
     /// `key` does nothing, with another is an error (`InvalidClientConfig`).
     ///
     /// ```no_run
-    /// use retry_runtime::RateLimiter;
+    /// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+    /// use ai_retry::RateLimiter;
     ///
     /// static OPENAI: RateLimiter = RateLimiter::new();
     ///

@@ -11,7 +11,8 @@ impl RateLimiter {
     /// the turn would come later than that.
     ///
     /// ```
-    /// use retry_runtime::{ErrorClass, RateLimiter};
+    /// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+    /// use ai_retry::{ErrorClass, RateLimiter};
     /// use std::time::Duration;
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -32,7 +33,8 @@ impl RateLimiter {
     /// comes when every limit can pay it, in arrival order.
     ///
     /// ```
-    /// use retry_runtime::{Cost, Limits, RateLimiter};
+    /// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+    /// use ai_retry::{Cost, Limits, RateLimiter};
     /// use std::time::Duration;
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]

@@ -10,7 +10,8 @@ impl RateLimiter {
     /// turn, at most `max_wait`.
     ///
     /// ```
-    /// use retry_runtime::RateLimiter;
+    /// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
+    /// use ai_retry::RateLimiter;
     /// use std::time::Duration;
     ///
     /// let limiter = RateLimiter::new();
