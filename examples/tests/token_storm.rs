@@ -111,7 +111,10 @@ async fn anthropic_input_and_output_limits_pace_on_max_tokens() {
     assert_eq!(learned.output_tokens_per_minute, Some(300_000));
     // A rounded-down `remaining: 0` waits for this call's tokens, not for a
     // full bucket: the key never closed for a whole second at a time.
-    let gaps = requests.windows(2).map(|w| w[1].at - w[0].at);
+    // The log is in the order answers were finished: sort by arrival.
+    let mut arrivals: Vec<Duration> = requests.iter().map(|r| r.at).collect();
+    arrivals.sort();
+    let gaps = arrivals.windows(2).map(|w| w[1] - w[0]);
     let widest = gaps.max().unwrap_or_default();
     assert!(widest < Duration::from_millis(900), "widest gap {widest:?}");
 }

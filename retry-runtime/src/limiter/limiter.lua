@@ -364,7 +364,7 @@ end
 
 local function resync(s, d, now, at, remaining, handed)
   hear(s, now)
-  local starts = s.b[d].syn == nil and s.b[d].dec == now
+  local starts = s.b[d].syn == nil and s.ctc ~= nil
   local only_lower = in_run(s, at) and not starts
   local rate = pace(s, d)
   if rate then

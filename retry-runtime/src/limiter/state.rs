@@ -54,8 +54,8 @@ pub(crate) const BURST: Duration = Duration::from_millis(10);
 /// Calls granted less than this apart form a run: a call granted its turn
 /// reaches the server some time later (a process starting, a loaded
 /// machine), so an answer to one call of a run may not count the others
-/// yet, and only ever lowers what a bucket holds. The word that brings a
-/// limit not known before is taken whatever it says: it is how the depth
+/// yet, and only ever lowers what a bucket holds. A limiter that began
+/// blind takes a bucket's first word whatever it says: it is how the depth
 /// of a minute's bucket is learned.
 pub(crate) const RUN: Duration = Duration::from_millis(100);
 
@@ -804,10 +804,11 @@ impl<T: Time> State<T> {
     /// it tells nothing to pace by (a reset, if any, is a cool-down).
     pub(crate) fn resync(&mut self, d: usize, now: T, at: T, remaining: u64, handed: Option<f64>) {
         self.hear(now);
-        // The word that starts a learned limit's pacing (the limit came with
-        // it) is taken whatever it says: how a minute's bucket is learned.
-        let bucket = &self.buckets[d];
-        let starts = bucket.synced.is_none() && bucket.decided == Some(now);
+        // A limiter that began blind (first contact) takes its buckets'
+        // first words whatever they say: how a minute's bucket is learned.
+        // One seeded with its limits paced its first burst on them, and the
+        // answers of that burst cannot tell which of its calls they counted.
+        let starts = self.buckets[d].synced.is_none() && self.contact.is_some();
         let only_lower = self.in_run(at) && !starts;
         if let Some(rate) = self.pace(d) {
             self.buckets[d].resync(now, at, rate, remaining as f64, only_lower, handed);
