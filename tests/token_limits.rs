@@ -25,6 +25,21 @@ fn headers(pairs: &[(&'static str, String)]) -> HeaderMap {
     headers
 }
 
+/// Takes a turn for `tokens` and answers it; the turn came about `after`
+/// `start`.
+async fn pays_after(limiter: &RateLimiter, tokens: u32, start: Instant, after: Duration) {
+    let turn = limiter
+        .turn_costing(MINUTE, Cost::tokens(tokens))
+        .await
+        .unwrap();
+    assert!(
+        about(start.elapsed(), after),
+        "{:?} for {tokens}, not {after:?}",
+        start.elapsed()
+    );
+    limiter.succeeded(turn);
+}
+
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
@@ -105,16 +120,7 @@ async fn a_response_s_remaining_re_anchors_the_bucket() {
     limiter.succeeded(turn);
     // Then the bucket is empty: 950 tokens refill in a second (60,000 a
     // minute paced at 950 a second).
-    let turn = limiter
-        .turn_costing(MINUTE, Cost::tokens(950))
-        .await
-        .unwrap();
-    assert!(
-        about(start.elapsed(), Duration::from_secs(1)),
-        "{:?}",
-        start.elapsed()
-    );
-    limiter.succeeded(turn);
+    pays_after(limiter, 950, start, Duration::from_secs(1)).await;
     // A later response says less is left than the limiter thinks: it waits for it.
     let sent = RateLimiter::now();
     limiter.observe_at(
@@ -167,16 +173,7 @@ async fn remaining_zero_of_a_known_token_limit_waits_for_the_cost_not_for_the_re
     assert_eq!(limiter.snapshot().cool_down, Duration::ZERO);
     assert_eq!(limiter.snapshot().tokens_per_minute, Some(60_000));
     let start = Instant::now();
-    let turn = limiter
-        .turn_costing(MINUTE, Cost::tokens(950))
-        .await
-        .unwrap();
-    assert!(
-        about(start.elapsed(), Duration::from_secs(1)),
-        "{:?}",
-        start.elapsed()
-    );
-    limiter.succeeded(turn);
+    pays_after(limiter, 950, start, Duration::from_secs(1)).await;
 }
 
 #[tokio::test(start_paused = true)]
