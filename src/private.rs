@@ -99,32 +99,36 @@ pub fn attempt_blocking<R: AttemptResult, F: FnOnce() -> R>(attempt: F) -> R {
     attempt()
 }
 
-/// Waits for a turn; a plain generic function, so a missing `From<Throttled>`
-/// is reported where the `limiter` key's tokens are. Boxed like the backoff
-/// sleep: the generated future holds a pointer, not the wait's state, and the
-/// box is made only when the limiter makes the call wait, never when it is idle.
+/// Waits for a turn. `throttled` is `<E as From<Throttled>>::from`, written
+/// at the `limiter` key by the expansion: a missing `From<Throttled>` is
+/// reported there, in the user's terms, and nowhere in here. Boxed like the
+/// backoff sleep: the generated future holds a pointer, not the wait's state,
+/// and the box is made only when the limiter makes the call wait, never when
+/// it is idle.
 #[cfg(feature = "tokio")]
 #[inline]
-pub fn wait_turn<'a, E: From<retry_runtime::Throttled>>(
+pub fn wait_turn<'a, E>(
     paced: &'a mut Paced<E>,
     limiter: &'a RateLimiter,
     policy: &'a Policy,
     attempts: &'a Attempts,
     cost: Cost,
+    throttled: fn(retry_runtime::Throttled) -> E,
 ) -> std::pin::Pin<Box<impl Future<Output = Result<(), E>> + 'a>> {
-    Box::pin(paced.wait(limiter, policy, attempts, cost))
+    Box::pin(paced.wait_or(limiter, policy, attempts, cost, throttled))
 }
 
 /// [`wait_turn`] for blocking functions.
 #[inline]
-pub fn wait_turn_blocking<E: From<retry_runtime::Throttled>>(
+pub fn wait_turn_blocking<E>(
     paced: &mut Paced<E>,
     limiter: &RateLimiter,
     policy: &Policy,
     attempts: &Attempts,
     cost: Cost,
+    throttled: fn(retry_runtime::Throttled) -> E,
 ) -> Result<(), E> {
-    paced.wait_blocking(limiter, policy, attempts, cost)
+    paced.wait_blocking_or(limiter, policy, attempts, cost, throttled)
 }
 
 /// The blocking loop's sleep.

@@ -196,6 +196,9 @@ struct Limiter {
     from_result: TokenStream,
     /// The call's closure hooks (`Hooks::new(…)`), when it has any.
     hooks: Option<TokenStream>,
+    /// The function's error type, which a call that gets no turn returns.
+    throttled: TokenStream,
+    krate: syn::Path,
 }
 
 impl Limiter {
@@ -241,6 +244,11 @@ impl Limiter {
             policy: policy(plan, private),
             from_result: from_result.clone(),
             hooks,
+            throttled: {
+                let ret = plan.shape.ret();
+                quote!(<#ret as #private::AttemptResult>::Err)
+            },
+            krate: plan.krate.clone(),
         }
     }
 
@@ -269,9 +277,16 @@ impl Limiter {
         };
         let (paced_at, limiter_at, attempts_at) =
             (at_key(paced), at_key(&limiter), at_key(attempts));
+        // The one `From<Throttled>` obligation, written at the key in the
+        // user's terms: a missing impl is reported there and nowhere inside.
+        let (throttled, krate) = (&self.throttled, &self.krate);
+        let throttled = respan(
+            &quote!(<#throttled as ::core::convert::From<#krate::Throttled>>::from),
+            *span,
+        );
         let mut call_args = proc_macro2::Group::new(
             proc_macro2::Delimiter::Parenthesis,
-            quote_spanned!(*span=> &mut #paced_at, #limiter_at, &#policy, &#attempts_at, #cost),
+            quote_spanned!(*span=> &mut #paced_at, #limiter_at, &#policy, &#attempts_at, #cost, #throttled),
         );
         call_args.set_span(*span);
         let waiting = format_ident!("__ai_waiting", span = Span::mixed_site());

@@ -59,8 +59,22 @@ impl<E> Paced<E> {
     where
         E: From<Throttled>,
     {
+        self.wait_or(limiter, policy, attempts, cost, E::from).await
+    }
+
+    /// [`wait`](Paced::wait), making the error of a call that got no turn
+    /// and had none of its own with `throttled`.
+    #[cfg(feature = "tokio")]
+    pub async fn wait_or(
+        &mut self,
+        limiter: &RateLimiter,
+        policy: &Policy,
+        attempts: &Attempts,
+        cost: Cost,
+        throttled: fn(Throttled) -> E,
+    ) -> Result<(), E> {
         let turn = limiter.turn_costing(max_wait(policy, attempts), cost).await;
-        self.take(turn, policy, attempts)
+        self.take(turn, policy, attempts, throttled)
     }
 
     /// [`wait`](Paced::wait) for blocking functions.
@@ -74,21 +88,31 @@ impl<E> Paced<E> {
     where
         E: From<Throttled>,
     {
+        self.wait_blocking_or(limiter, policy, attempts, cost, E::from)
+    }
+
+    /// [`wait_or`](Paced::wait_or) for blocking functions.
+    pub fn wait_blocking_or(
+        &mut self,
+        limiter: &RateLimiter,
+        policy: &Policy,
+        attempts: &Attempts,
+        cost: Cost,
+        throttled: fn(Throttled) -> E,
+    ) -> Result<(), E> {
         let turn = limiter.turn_blocking_costing(max_wait(policy, attempts), cost);
-        self.take(turn, policy, attempts)
+        self.take(turn, policy, attempts, throttled)
     }
 
     /// Keeps the turn; or, with none in time, ends the call with the last
-    /// attempt's error, else `E::from(Throttled)`.
+    /// attempt's error, else `throttled(Throttled)`.
     fn take(
         &mut self,
         turn: Result<Turn, Throttled>,
         policy: &Policy,
         attempts: &Attempts,
-    ) -> Result<(), E>
-    where
-        E: From<Throttled>,
-    {
+        throttled: fn(Throttled) -> E,
+    ) -> Result<(), E> {
         let late = |deadline| attempts.elapsed() >= deadline;
         let turn = match turn {
             Ok(_) if policy.deadline.is_some_and(late) => Err(Throttled::new(Duration::ZERO)),
@@ -99,7 +123,7 @@ impl<E> Paced<E> {
                 self.turn = turn;
                 Ok(())
             }
-            Err(throttled) => Err(self.last.take().unwrap_or_else(|| E::from(throttled))),
+            Err(refused) => Err(self.last.take().unwrap_or_else(|| throttled(refused))),
         }
     }
 }
