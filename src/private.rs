@@ -169,12 +169,13 @@ mod without_tokio {
         (outcome, None)
     }
 
-    pub fn wait_turn<E, L, P, A>(
+    pub fn wait_turn<E, L, P, A, C>(
         _: &mut Paced<E>,
         _: L,
         _: P,
         _: A,
         _: Cost,
+        _: C,
     ) -> core::future::Ready<Result<(), E>>
     where
         Paced<E>: TokioFeature,
