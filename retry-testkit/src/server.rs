@@ -817,21 +817,12 @@ fn token_headers(api: Api, headers: &mut http::HeaderMap, quotas: &[TokenQuota])
                 let reset = humantime::format_rfc3339_seconds(SystemTime::now() + quota.reset);
                 let rounded = quota.remaining / 1000 * 1000;
                 let header = |suffix: &str| format!("{prefix}-{suffix}");
-                set_header_named(headers, &header("limit"), &quota.limit.to_string());
-                set_header_named(headers, &header("remaining"), &rounded.to_string());
-                set_header_named(headers, &header("reset"), &reset.to_string());
+                set_header(headers, &header("limit"), &quota.limit.to_string());
+                set_header(headers, &header("remaining"), &rounded.to_string());
+                set_header(headers, &header("reset"), &reset.to_string());
             }
             _ => {}
         }
-    }
-}
-
-fn set_header_named(headers: &mut http::HeaderMap, name: &str, value: &str) {
-    if let (Ok(name), Ok(value)) = (
-        http::HeaderName::from_bytes(name.as_bytes()),
-        HeaderValue::from_str(value),
-    ) {
-        headers.insert(name, value);
     }
 }
 
@@ -853,8 +844,11 @@ fn quota_headers(headers: &mut http::HeaderMap, quota: Quota, limit: RateLimit) 
     set_header(headers, "x-ratelimit-reset-requests", &reset);
 }
 
-fn set_header(headers: &mut http::HeaderMap, name: &'static str, value: &str) {
-    if let Ok(value) = HeaderValue::from_str(value) {
+fn set_header(headers: &mut http::HeaderMap, name: &str, value: &str) {
+    if let (Ok(name), Ok(value)) = (
+        http::HeaderName::from_bytes(name.as_bytes()),
+        HeaderValue::from_str(value),
+    ) {
         headers.insert(name, value);
     }
 }

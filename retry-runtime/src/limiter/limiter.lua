@@ -158,19 +158,18 @@ end
 local function bresync(b, now, at, rate, remaining, only_lower, handed)
   b.cap = math.max(b.cap, remaining)
   if b.syn ~= nil and b.syn > at then return end
-  local most, least
+  local most = math.min(b.gon, b.nxt)
+  local least
   if b.dec ~= nil and b.dec <= at then
-    most = math.min(b.gon, b.nxt)
-    least = math.min(reach(b, at, rate), b.nxt, b.gon, handed or math.huge)
+    least = math.min(reach(b, at, rate), most)
   elseif b.dec == nil then
-    most = math.min(b.nxt, b.gon)
-    least = math.min(most, handed or math.huge)
+    least = most
   elseif handed ~= nil then
-    most = math.min(b.gon, b.nxt)
     least = math.min(handed, b.nxt)
   else
     return
   end
+  least = math.min(least, handed or math.huge)
   local was = reach(b, at, rate)
   local counted
   if least + remaining >= was + 1 and not only_lower then

@@ -280,24 +280,20 @@ impl<T: Time> Bucket<T> {
         if self.synced.is_some_and(|synced| synced > at) {
             return;
         }
-        // What the server can have counted by then: at most what was handed
-        // out (paid, while the anchor held); at least, where the caller's
-        // own turns end — calls handed out since may not have reached it.
-        let (most, least) = match (self.decided, handed) {
-            (Some(decided), _) if decided <= at => {
-                let paid = self.reach(at, rate).min(self.next).min(self.gone);
-                (
-                    self.gone.min(self.next),
-                    paid.min(handed.unwrap_or(f64::INFINITY)),
-                )
-            }
-            (None, _) => {
-                let most = self.next.min(self.gone);
-                (most, most.min(handed.unwrap_or(f64::INFINITY)))
-            }
-            (Some(_), Some(handed)) => (self.gone.min(self.next), handed.min(self.next)),
+        // What the server can have counted by then: at most every turn
+        // handed out by now; at least what was paid by the send while the
+        // anchor set before it holds, and never more than the caller's own
+        // turns by then — calls handed out since may not have reached it.
+        let most = self.gone.min(self.next);
+        let least = match (self.decided, handed) {
+            (Some(decided), _) if decided <= at => self.reach(at, rate).min(most),
+            (None, _) => most,
+            // An anchor set since says nothing of the send: the caller's
+            // turns do.
+            (Some(_), Some(handed)) => handed.min(self.next),
             (Some(_), None) => return,
         };
+        let least = least.min(handed.unwrap_or(f64::INFINITY));
         let was = self.reach(at, rate);
         // Moved only when the word holds whatever the server counted: it
         // holds more even if it counted the least (by a whole unit: the
