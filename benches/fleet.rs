@@ -15,7 +15,7 @@
 mod redis_server;
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ai_retry::RateLimiter;
 use ai_retry_examples::anthropic::Anthropic;
@@ -25,6 +25,10 @@ use redis_server::RedisServer;
 use retry_testkit::{Config, Fault, Hint, RateLimit, TestServer, TokenLimit};
 
 const RATE: f64 = 20.0;
+
+/// Long enough for 100 processes to start on two cores (TLS roots, runtime,
+/// Redis connection) before their calls begin together.
+const SET_UP: Duration = Duration::from_millis(1500);
 
 /// The key's server, and what the fleet's calls send it.
 #[derive(Clone)]
@@ -92,6 +96,11 @@ struct Fleet {
     arrival: Option<f64>,
     /// Calls started per second within each process; `None`: all at once.
     call_arrival: Option<f64>,
+    /// The processes start first and their calls begin together [`SET_UP`]
+    /// later: a storm hits a fleet that is running. Without, the calls
+    /// begin as their processes start, and 100 process starts on two cores
+    /// can hold Redis's answers past the stall bound.
+    set_up_first: bool,
 }
 
 impl Fleet {
@@ -101,6 +110,15 @@ impl Fleet {
             calls: 1,
             arrival,
             call_arrival: None,
+            set_up_first: false,
+        }
+    }
+
+    /// The calls begin together once the processes are up (the field of that name).
+    const fn set_up_first(self) -> Fleet {
+        Fleet {
+            set_up_first: true,
+            ..self
         }
     }
 
@@ -110,6 +128,7 @@ impl Fleet {
             calls,
             arrival: None,
             call_arrival,
+            set_up_first: false,
         }
     }
 
@@ -171,6 +190,7 @@ fn spawn(
     key: &Key,
     server: &TestServer,
     redis: Option<&str>,
+    start_at: Option<SystemTime>,
 ) -> Child {
     let mut command = Command::new(load);
     command
@@ -197,6 +217,13 @@ fn spawn(
     if let Some(redis) = redis {
         command.env("REDIS_URL", redis);
     }
+    if let Some(at) = start_at {
+        let ms = at
+            .duration_since(UNIX_EPOCH)
+            .expect("after 1970")
+            .as_millis();
+        command.args(["--start-at", &ms.to_string()]);
+    }
     command.spawn().expect("the load example")
 }
 
@@ -222,6 +249,9 @@ fn run_on(
     let url = redis.as_ref().map(|r| r.url());
     let redis_pid = redis.as_ref().map(|r| r.pid());
     let start = Instant::now();
+    let calls_begin = fleet
+        .set_up_first
+        .then(|| (start + SET_UP, SystemTime::now() + SET_UP));
     let wait_until = |after: Duration| {
         std::thread::sleep((start + after).saturating_duration_since(Instant::now()))
     };
@@ -258,9 +288,11 @@ fn run_on(
                 redis.kill();
                 killed = true;
             }
+            let began = calls_begin.map_or_else(Instant::now, |(at, _)| at);
+            let start_at = calls_begin.map(|(_, at)| at);
             children.push((
-                Instant::now(),
-                spawn(load, fleet, i, key, &server, url.as_deref()),
+                began,
+                spawn(load, fleet, i, key, &server, url.as_deref(), start_at),
             ));
         }
         let mut outcome = Outcome {
@@ -284,7 +316,7 @@ fn run_on(
         }
         outcome
     });
-    outcome.wall = start.elapsed();
+    outcome.wall = calls_begin.map_or(start, |(at, _)| at).elapsed();
     outcome.runs.sort();
     let requests = server.requests();
     outcome.requests = requests.len();
@@ -478,6 +510,7 @@ fn stalls(load: &std::path::Path) {
         calls: 50,
         arrival: None,
         call_arrival: None,
+        set_up_first: false,
     };
     let name = "4 processes × 50 calls at once";
     let mut redis = RedisServer::start();
@@ -542,9 +575,9 @@ fn token_storms(load: &std::path::Path) {
             key
         }),
     ];
-    let fleet = Fleet::processes(100, None);
+    let fleet = Fleet::processes(100, None).set_up_first();
     println!(
-        "\nToken limits: 100 `load` processes at once, one call each, prompts of 200 to 2,000 tokens (ideal: what the calls spend beyond the first bucket, at the limit, and one answer's time)"
+        "\nToken limits: 100 `load` processes, one call each, the calls at once once every process is up, prompts of 200 to 2,000 tokens (ideal: what the calls spend beyond the first bucket, at the limit, and one answer's time)"
     );
     println!(
         "| key | limiter | ok | requests / success | 429s | completion | vs ideal | p50 | p99 |"
@@ -568,6 +601,7 @@ fn cold_start(load: &std::path::Path) {
         calls: 20,
         arrival: None,
         call_arrival: None,
+        set_up_first: false,
     };
     println!("\nA cold start: 2 processes × 20 calls at once, nothing known of the key");
     println!(

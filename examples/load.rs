@@ -1,6 +1,7 @@
 //! `cargo run --release --example load -- --calls N [--arrival PER_SEC] [--no-limiter]
 //! [--requests-only] [--prompt-tokens LO..HI] [--max-tokens N] [--tpm N]
-//! [--token-window 60s] [--latency 2s] [--anthropic --input-tpm N --output-tpm N]`:
+//! [--token-window 60s] [--latency 2s] [--anthropic --input-tpm N --output-tpm N]
+//! [--start-at UNIX_MS]`:
 //! N `openai_chat` (or `anthropic_chat`) calls from one process, all at once or
 //! starting PER_SEC a second, sharing one rate limiter (or, with
 //! `--no-limiter`, each on its own), each paying its estimated tokens.
@@ -12,6 +13,7 @@
 //! the last line of stdout is the number of successful calls.
 
 use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ai_retry_examples::ApiError;
 use ai_retry_examples::anthropic::Anthropic;
@@ -81,15 +83,21 @@ struct Args {
     /// How much of a minute the local server's token bucket holds: 1s
     /// (enforced per second) up to 60s (a minute's bucket).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "1s")]
-    token_window: std::time::Duration,
+    token_window: Duration,
 
     /// The local server's answers take this long (refusals stay instant).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-    latency: Option<std::time::Duration>,
+    latency: Option<Duration>,
 
     /// Take turns for requests only: the limiter is not told what calls cost.
     #[arg(long, conflicts_with = "no_limiter")]
     requests_only: bool,
+
+    /// Set up (client, Redis connection), then start the calls at this Unix
+    /// time in milliseconds, at once if it has passed: a fleet's processes
+    /// are running when a storm hits them, not starting all together.
+    #[arg(long, value_name = "UNIX_MS")]
+    start_at: Option<u64>,
 }
 
 fn positive(text: &str) -> Result<f64, String> {
@@ -124,6 +132,10 @@ async fn run(args: &Args) -> Result<usize, ApiError> {
         None => local(args, provider).await?,
     };
     demo::share_limiter(provider.limiter(), &backend).await?;
+    if let Some(at) = args.start_at {
+        let at = UNIX_EPOCH + Duration::from_millis(at);
+        tokio::time::sleep(at.duration_since(SystemTime::now()).unwrap_or_default()).await;
+    }
     let report = match provider {
         Provider::OpenAi => {
             let mut client = OpenAi::for_backend(&backend)?;
