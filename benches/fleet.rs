@@ -303,9 +303,18 @@ fn run_on(
             runs: Vec::new(),
             reopened: None,
         };
-        for (began, child) in children {
-            let output = child.wait_with_output().expect("the process ends");
+        // Each process's run ends when it exits, whatever the order.
+        while !children.is_empty() {
+            let Some(done) = children
+                .iter_mut()
+                .position(|(_, child)| child.try_wait().expect("the process").is_some())
+            else {
+                std::thread::sleep(Duration::from_millis(2));
+                continue;
+            };
+            let (began, child) = children.swap_remove(done);
             outcome.runs.push(began.elapsed());
+            let output = child.wait_with_output().expect("the process ends");
             let stdout = String::from_utf8_lossy(&output.stdout);
             let ok: usize = stdout
                 .lines()
