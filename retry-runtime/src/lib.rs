@@ -41,6 +41,7 @@ mod duration;
 mod event;
 mod foreign;
 pub mod http;
+mod jitter;
 mod limiter;
 #[cfg(feature = "metrics")]
 mod metrics;

@@ -223,8 +223,9 @@ impl<E> Retry<E> {
 
     /// Steps 2–5 of the loop after the current attempt failed with `error`: the
     /// sleep before the next attempt, or `None` to return the error now. Kept out
-    /// of line: the success path never comes here.
-    #[cold]
+    /// of line: the success path never comes here. Not `#[cold]`: in a cold
+    /// function LLVM inlines almost nothing, and the failure path paid a call
+    /// for every helper.
     #[inline(never)]
     pub(crate) fn next_delay(
         &self,
@@ -257,13 +258,13 @@ impl<E> Retry<E> {
             return stop(GiveUp::NotReplayable);
         }
         let previous = Duration::from_nanos(attempts.previous_ns);
-        let computed = backoff::delay(&self.policy, attempt, previous, rand::random());
+        let computed = backoff::delay(&self.policy, attempt, previous, crate::jitter::unit());
         let delay = match hint {
             // Never retry before the server allows, never sleep past max_delay.
             Some(hint) if hint > self.policy.max_delay => return stop(GiveUp::HintBeyondMaxDelay),
             // Spread clients told the same time, but never below the hint.
             Some(hint) => hint
-                .saturating_add(backoff::scale(computed, rand::random()))
+                .saturating_add(backoff::scale(computed, crate::jitter::unit()))
                 .min(self.policy.max_delay),
             None => computed,
         };
