@@ -33,45 +33,59 @@ use crate::{Backoff, Policy};
 /// assert_eq!(delay(u32::MAX), policy.max_delay);
 /// ```
 pub fn delay(policy: &Policy, attempt: u32, previous: Duration, r: f64) -> Duration {
-    let base = policy.initial;
-    let cap = policy.max_delay;
+    Duration::from_nanos(delay_ns(policy, attempt, nanos(previous), r))
+}
+
+/// [`delay`] in whole nanoseconds (at most `u64::MAX`, 584 years): integer
+/// arithmetic and one float multiply, the loop's own form — converting
+/// `Duration`s through `f64` seconds was most of the failure path's time.
+pub(crate) fn delay_ns(policy: &Policy, attempt: u32, previous: u64, r: f64) -> u64 {
+    let base = nanos(policy.initial);
+    let cap = nanos(policy.max_delay);
     let n = attempt.max(1);
     let r = unit(r);
     let delay = match policy.backoff {
-        Backoff::None => Duration::ZERO,
+        Backoff::None => 0,
         Backoff::Constant => base,
-        Backoff::Linear => base.saturating_mul(n),
+        Backoff::Linear => base.saturating_mul(u64::from(n)),
         Backoff::Exp => exponential(base, n, cap),
-        Backoff::ExpJitter => scale(exponential(base, n, cap), r),
+        Backoff::ExpJitter => scale_ns(exponential(base, n, cap), r),
         Backoff::EqualJitter => {
             let half = exponential(base, n, cap) / 2;
-            half + scale(half, r)
+            half + scale_ns(half, r)
         }
         Backoff::DecorrelatedJitter => {
             let high = previous.saturating_mul(3).max(base);
-            base + scale(high - base, r)
+            base + scale_ns(high - base, r)
         }
     };
     delay.min(cap)
 }
 
+/// `d` in nanoseconds, saturating at `u64::MAX`.
+pub(crate) fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// `min(cap, base · 2^(n-1))` without overflow for any `n`.
-fn exponential(base: Duration, n: u32, cap: Duration) -> Duration {
-    match 1u32.checked_shl(n - 1) {
+fn exponential(base: u64, n: u32, cap: u64) -> u64 {
+    match 1u64.checked_shl(n - 1) {
         Some(factor) => base.saturating_mul(factor).min(cap),
-        // 2^(n-1) does not fit a u32: the product exceeds any cap unless base is 0.
-        None if base.is_zero() => Duration::ZERO,
+        // 2^(n-1) does not fit a u64: the product exceeds any cap unless base is 0.
+        None if base == 0 => 0,
         None => cap,
     }
 }
 
-/// `d · r` for `r` in `[0, 1)`; never above `d`, never a panic. In whole
-/// nanoseconds: `Duration::try_from_secs_f64`, exact to the last bit, was a
-/// third of the failure path's time.
+/// `d · r` for `r` in `[0, 1)`; never above `d`, never a panic.
 pub(crate) fn scale(d: Duration, r: f64) -> Duration {
-    let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-    // `as` saturates: NaN and negatives give 0, overflow u64::MAX.
-    Duration::from_nanos((nanos as f64 * r) as u64).min(d)
+    Duration::from_nanos(scale_ns(nanos(d), r)).min(d)
+}
+
+/// `n · r` for `r` in `[0, 1)`, never above `n`; `as` saturates (NaN and
+/// negatives give 0).
+fn scale_ns(n: u64, r: f64) -> u64 {
+    ((n as f64 * r) as u64).min(n)
 }
 
 /// Clamps `r` into `[0, 1)`; NaN becomes 0.

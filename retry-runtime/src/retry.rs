@@ -257,8 +257,13 @@ impl<E> Retry<E> {
         if !self.replayable {
             return stop(GiveUp::NotReplayable);
         }
-        let previous = Duration::from_nanos(attempts.previous_ns);
-        let computed = backoff::delay(&self.policy, attempt, previous, crate::jitter::unit());
+        let computed_ns = backoff::delay_ns(
+            &self.policy,
+            attempt,
+            attempts.previous_ns,
+            crate::jitter::unit(),
+        );
+        let computed = Duration::from_nanos(computed_ns);
         let delay = match hint {
             // Never retry before the server allows, never sleep past max_delay.
             Some(hint) if hint > self.policy.max_delay => return stop(GiveUp::HintBeyondMaxDelay),
@@ -279,7 +284,7 @@ impl<E> Retry<E> {
         {
             return stop(GiveUp::Budget);
         }
-        attempts.previous_ns = u64::try_from(computed.as_nanos()).unwrap_or(u64::MAX);
+        attempts.previous_ns = computed_ns;
         // Under the test switch the loop decides as always and sleeps nothing.
         let delay = if testing.is_some() {
             Duration::ZERO
@@ -470,7 +475,7 @@ impl Attempts {
         let needs_clock = policy.deadline.is_some() || observed || cfg!(feature = "tracing");
         Attempts {
             number: 1,
-            previous_ns: u64::try_from(policy.initial.as_nanos()).unwrap_or(u64::MAX),
+            previous_ns: crate::backoff::nanos(policy.initial),
             start: if needs_clock { Some(clock.now()) } else { None },
             clock,
         }
