@@ -39,6 +39,7 @@ pub fn delay(policy: &Policy, attempt: u32, previous: Duration, r: f64) -> Durat
 /// [`delay`] in whole nanoseconds (at most `u64::MAX`, 584 years): integer
 /// arithmetic and one float multiply, the loop's own form — converting
 /// `Duration`s through `f64` seconds was most of the failure path's time.
+#[inline]
 pub(crate) fn delay_ns(policy: &Policy, attempt: u32, previous: u64, r: f64) -> u64 {
     let base = nanos(policy.initial);
     let cap = nanos(policy.max_delay);

@@ -14,6 +14,7 @@ thread_local! {
 }
 
 /// A uniform number in `[0, 1)`.
+#[inline]
 pub(crate) fn unit() -> f64 {
     RNG.with_borrow_mut(|rng| rng.random())
 }

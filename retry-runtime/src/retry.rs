@@ -522,6 +522,7 @@ impl Attempts {
         Some(Cut { at, passed })
     }
 
+    #[inline]
     pub(crate) fn elapsed(&self) -> Duration {
         self.start.map_or(Duration::ZERO, |start| {
             self.clock.now().saturating_duration_since(start)

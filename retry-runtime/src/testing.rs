@@ -99,6 +99,7 @@ impl Drop for NoDelays {
 }
 
 /// The switch on this thread, if a guard is alive. Read on the failure path only.
+#[inline]
 pub(crate) fn switch() -> Option<Switch> {
     SWITCH.with(Cell::get)
 }
