@@ -33,18 +33,18 @@ use crate::{Backoff, Policy};
 /// assert_eq!(delay(u32::MAX), policy.max_delay);
 /// ```
 pub fn delay(policy: &Policy, attempt: u32, previous: Duration, r: f64) -> Duration {
-    Duration::from_nanos(delay_ns(policy, attempt, nanos(previous), r))
+    Duration::from_nanos(delay_ns(policy, attempt, nanos(previous), fraction(r)))
 }
 
-/// [`delay`] in whole nanoseconds (at most `u64::MAX`, 584 years): integer
-/// arithmetic and one float multiply, the loop's own form — converting
-/// `Duration`s through `f64` seconds was most of the failure path's time.
+/// [`delay`] in whole nanoseconds (at most `u64::MAX`, 584 years), with the
+/// random number as a fraction of 2^64: integer arithmetic only, the loop's
+/// own form — converting `Duration`s through `f64` seconds was most of the
+/// failure path's time.
 #[inline]
-pub(crate) fn delay_ns(policy: &Policy, attempt: u32, previous: u64, r: f64) -> u64 {
+pub(crate) fn delay_ns(policy: &Policy, attempt: u32, previous: u64, r: u64) -> u64 {
     let base = nanos(policy.initial);
     let cap = nanos(policy.max_delay);
     let n = attempt.max(1);
-    let r = unit(r);
     let delay = match policy.backoff {
         Backoff::None => 0,
         Backoff::Constant => base,
@@ -78,15 +78,20 @@ fn exponential(base: u64, n: u32, cap: u64) -> u64 {
     }
 }
 
-/// `d · r` for `r` in `[0, 1)`; never above `d`, never a panic.
-pub(crate) fn scale(d: Duration, r: f64) -> Duration {
+/// `d · r / 2^64`: below `d` (zero for zero), never a panic.
+pub(crate) fn scale(d: Duration, r: u64) -> Duration {
     Duration::from_nanos(scale_ns(nanos(d), r)).min(d)
 }
 
-/// `n · r` for `r` in `[0, 1)`, never above `n`; `as` saturates (NaN and
-/// negatives give 0).
-fn scale_ns(n: u64, r: f64) -> u64 {
-    ((n as f64 * r) as u64).min(n)
+/// `n · r / 2^64`, below `n` for every `r`.
+fn scale_ns(n: u64, r: u64) -> u64 {
+    ((u128::from(n) * u128::from(r)) >> 64) as u64
+}
+
+/// `r`, clamped into `[0, 1)`, as a fraction of 2^64.
+fn fraction(r: f64) -> u64 {
+    // Below 2^64 after the clamp; `as` would saturate anyway.
+    (unit(r) * 18_446_744_073_709_551_616.0) as u64
 }
 
 /// Clamps `r` into `[0, 1)`; NaN becomes 0.

@@ -6,17 +6,18 @@
 
 use std::cell::RefCell;
 
-use rand::RngExt;
+use rand::Rng;
 use rand::rngs::SmallRng;
 
 thread_local! {
     static RNG: RefCell<SmallRng> = RefCell::new(rand::make_rng());
 }
 
-/// A uniform number in `[0, 1)`.
+/// A uniform number in `[0, 1)`, as a fraction of 2^64: what
+/// `backoff::delay_ns` scales by.
 #[inline]
-pub(crate) fn unit() -> f64 {
-    RNG.with_borrow_mut(|rng| rng.random())
+pub(crate) fn draw() -> u64 {
+    RNG.with_borrow_mut(|rng| rng.next_u64())
 }
 
 #[cfg(test)]
@@ -24,21 +25,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn draws_are_in_the_unit_interval_and_spread_over_it() {
-        let draws: Vec<f64> = (0..10_000).map(|_| unit()).collect();
-        assert!(draws.iter().all(|r| (0.0..1.0).contains(r)));
+    fn draws_spread_over_the_whole_range() {
         // Ten equal bins each get about a tenth (1,000 ± 20% is > 6 sigma).
-        for bin in 0..10 {
-            let low = f64::from(bin) / 10.0;
-            let count = draws.iter().filter(|r| (low..low + 0.1).contains(*r)).count();
-            assert!((800..1200).contains(&count), "bin {bin}: {count}");
+        let mut bins = [0u32; 10];
+        for _ in 0..10_000 {
+            bins[(u128::from(draw()) * 10 >> 64) as usize] += 1;
+        }
+        for (bin, count) in bins.iter().enumerate() {
+            assert!((800..1200).contains(count), "bin {bin}: {count}");
         }
     }
 
     #[test]
     fn every_thread_draws_its_own_sequence() {
-        let here: Vec<f64> = (0..4).map(|_| unit()).collect();
-        let there: Vec<f64> = std::thread::spawn(|| (0..4).map(|_| unit()).collect())
+        let here: Vec<u64> = (0..4).map(|_| draw()).collect();
+        let there: Vec<u64> = std::thread::spawn(|| (0..4).map(|_| draw()).collect())
             .join()
             .expect("the thread draws");
         assert_ne!(here, there);

@@ -261,7 +261,7 @@ impl<E> Retry<E> {
             &self.policy,
             attempt,
             attempts.previous_ns,
-            crate::jitter::unit(),
+            crate::jitter::draw(),
         );
         let computed = Duration::from_nanos(computed_ns);
         let delay = match hint {
@@ -269,7 +269,7 @@ impl<E> Retry<E> {
             Some(hint) if hint > self.policy.max_delay => return stop(GiveUp::HintBeyondMaxDelay),
             // Spread clients told the same time, but never below the hint.
             Some(hint) => hint
-                .saturating_add(backoff::scale(computed, crate::jitter::unit()))
+                .saturating_add(backoff::scale(computed, crate::jitter::draw()))
                 .min(self.policy.max_delay),
             None => computed,
         };
