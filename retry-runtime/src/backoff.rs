@@ -69,6 +69,7 @@ pub(crate) fn nanos(d: Duration) -> u64 {
 }
 
 /// `min(cap, base · 2^(n-1))` without overflow for any `n`.
+#[inline]
 fn exponential(base: u64, n: u32, cap: u64) -> u64 {
     match 1u64.checked_shl(n - 1) {
         Some(factor) => base.saturating_mul(factor).min(cap),

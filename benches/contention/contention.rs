@@ -200,7 +200,7 @@ type Results = Vec<(&'static str, Vec<(f64, f64)>)>;
 
 fn draw(results: &Results) -> Result<String, Box<dyn std::error::Error>> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
+        .join("../..")
         .join("docs");
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("contention.svg");
