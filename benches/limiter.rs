@@ -161,7 +161,13 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
+    // A criterion filter names a group or one of its benches.
+    let wanted = |name: &str| {
+        filter.is_empty()
+            || filter
+                .iter()
+                .any(|f| name.contains(f.as_str()) || f.starts_with(name))
+    };
     if wanted(IDLE) {
         idle_turns(&mut criterion);
         criterion.final_summary();
