@@ -169,7 +169,11 @@ impl HttpRetry {
         if let Some(on_give_up) = self.on_give_up {
             retry = retry.on_give_up(on_give_up);
         }
-        let mut attempts = retry.begin(Clock::Tokio);
+        // A limiter's wait before the first attempt counts toward the deadline.
+        let mut attempts = match self.limiter {
+            Some(_) => retry.begin(Clock::Tokio),
+            None => retry.begin_cut(),
+        };
         let mut paced = Paced::<HttpFailure>::new();
         loop {
             if let Some(limiter) = self.limiter
@@ -185,7 +189,7 @@ impl HttpRetry {
                 let sent =
                     std::pin::pin!(answered(attempt(), class_of, self.limiter, self.max_body));
                 let (timed, convert) = with_timeout(cut, sent);
-                settle_timeout(timed.await, convert)
+                settle_timeout(timed.await, convert, &mut attempts)
             };
             let step = match self.limiter {
                 Some(limiter) => {

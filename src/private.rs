@@ -168,7 +168,7 @@ mod without_tokio {
         (attempt, ())
     }
 
-    pub fn settle_timeout<T>(outcome: T, _: ()) -> (T, Option<ErrorClass>) {
+    pub fn settle_timeout<T>(outcome: T, _: (), _: &mut Attempts) -> (T, Option<ErrorClass>) {
         (outcome, None)
     }
 

@@ -90,7 +90,7 @@ pub(crate) fn expand(mut func: RetryFn, plan: Plan) -> TokenStream {
                 quote! {
                     let #attempt = ::core::pin::pin!(#typed(async #body));
                     let (#timed, #convert) = #with_timeout #call_args;
-                    let (#result, #forced) = #private::settle_timeout(#timed.await, #convert);
+                    let (#result, #forced) = #private::settle_timeout(#timed.await, #convert, &mut #attempts);
                 }
             }
         };
@@ -379,6 +379,13 @@ fn begin(plan: &Plan, private: &TokenStream, now: TokenStream) -> TokenStream {
         None => quote!(::core::option::Option::None),
     };
     let observed = plan.on_retry.is_some() || plan.on_give_up.is_some();
+    // An async attempt cut by `timeout` or `deadline`, with no limiter's wait
+    // before it: the deadline's clock starts when the call first waits.
+    let async_shape = !matches!(plan.shape, Shape::Blocking { .. });
+    let cut = plan.timeout.is_some() || plan.deadline_key.is_some();
+    if async_shape && cut && plan.limiter.is_none() {
+        return quote!(#private::Attempts::begin_cut(&#policy, #budget, #observed));
+    }
     quote!(#private::Attempts::begin(&#policy, #budget, #observed, #now))
 }
 

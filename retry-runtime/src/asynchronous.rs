@@ -4,7 +4,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 
-use crate::{Clock, Cut, ErrorClass, Retry, Step, TimedOut};
+use std::time::Instant;
+
+use crate::{Attempts, Clock, Cut, ErrorClass, Retry, Step, TimedOut};
 
 impl<E> Retry<E> {
     /// Awaits `attempt()` until it succeeds, fails with an error not to retry, or
@@ -76,12 +78,12 @@ impl<E> Retry<E> {
         if self.policy.timeout.is_none() && self.policy.deadline.is_none() {
             return self.run_async(attempt).await;
         }
-        let mut attempts = self.begin(Clock::Tokio);
+        let mut attempts = self.begin_cut();
         loop {
             let cut = attempts.cut_at(&self.policy);
             let attempt = std::pin::pin!(attempt());
             let (timed, convert) = with_timeout(cut, attempt);
-            let (result, forced) = settle_timeout(timed.await, convert);
+            let (result, forced) = settle_timeout(timed.await, convert, &mut attempts);
             let delay = match self.step(&mut attempts, result, forced) {
                 Step::Return(result) => return result,
                 Step::Sleep(delay) => delay,
@@ -112,48 +114,67 @@ where
         attempt,
         cut,
         timer: None,
+        waited: None,
     };
     (cut_off, E::from)
 }
 
-/// An attempt that ends at `cut`: `Some(output)`, or `None` when cut. The timer
-/// is armed only if the attempt does not finish at its first poll, so a call
-/// that succeeds at once arms none.
+/// An attempt that ends at `cut`: `Some(output)`, or `None` when cut, and
+/// when it first waited if its cut counted from then ([`Cut::Within`]). The
+/// timer is armed only if the attempt does not finish at its first poll, so a
+/// call that succeeds at once arms none and reads no clock.
 #[derive(Debug)]
 pub struct CutOff<'a, F> {
     attempt: Pin<&'a mut F>,
     cut: Option<Cut>,
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    waited: Option<Instant>,
 }
 
 impl<F: Future> Future for CutOff<'_, F> {
-    type Output = Option<F::Output>;
+    type Output = (Option<F::Output>, Option<Instant>);
 
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         // Every field is `Unpin`: the attempt is pinned where the caller holds it.
         let this = self.get_mut();
-        if this.cut.is_some_and(|cut| cut.passed) {
-            return Poll::Ready(None);
+        if this.cut == Some(Cut::Passed) {
+            return Poll::Ready((None, None));
         }
         if let Poll::Ready(output) = this.attempt.as_mut().poll(cx) {
-            return Poll::Ready(Some(output));
+            return Poll::Ready((Some(output), this.waited));
         }
-        let Some(cut) = this.cut else {
-            return Poll::Pending;
+        let at = match this.cut {
+            None | Some(Cut::Passed) => return Poll::Pending,
+            Some(Cut::At(at)) => Some(at),
+            Some(Cut::Within(within)) => {
+                let waited = *this.waited.get_or_insert_with(|| Clock::Tokio.now());
+                waited.checked_add(within)
+            }
         };
-        let timer = this
-            .timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(cut.at.into())));
-        timer.as_mut().poll(cx).map(|()| None)
+        let timer = match (&mut this.timer, at) {
+            (Some(timer), _) => timer,
+            (timer @ None, Some(at)) => {
+                timer.insert(Box::pin(tokio::time::sleep_until(at.into())))
+            }
+            // A cut past the end of time: none.
+            (None, None) => return Poll::Pending,
+        };
+        timer.as_mut().poll(cx).map(|()| (None, this.waited))
     }
 }
 
 /// The outcome of a [`with_timeout`] attempt: a cut-off attempt becomes
-/// `convert(TimedOut)`, with the class to force on [`Retry::step`].
+/// `convert(TimedOut)`, with the class to force on [`Retry::step`]; the
+/// call's clock starts when the attempt first waited, if it had not yet
+/// (see [`Attempts::cut_at`]).
 pub fn settle_timeout<T, E>(
-    outcome: Option<Result<T, E>>,
+    (outcome, waited): (Option<Result<T, E>>, Option<Instant>),
     convert: fn(TimedOut) -> E,
+    attempts: &mut Attempts,
 ) -> (Result<T, E>, Option<ErrorClass>) {
+    if let Some(waited) = waited {
+        attempts.waited_since(waited);
+    }
     match outcome {
         Some(result) => (result, None),
         None => (Err(convert(TimedOut)), Some(ErrorClass::Timeout)),

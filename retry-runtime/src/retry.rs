@@ -189,6 +189,14 @@ impl<E> Retry<E> {
         Attempts::begin(&self.policy, self.budget, observed, clock)
     }
 
+    /// [`begin`](Retry::begin) for an async loop that cuts its attempts and
+    /// makes no wait before the first: see [`Attempts::begin_cut`].
+    #[inline]
+    pub fn begin_cut(&self) -> Attempts {
+        let observed = self.on_retry.is_some() || self.on_give_up.is_some();
+        Attempts::begin_cut(&self.policy, self.budget, observed)
+    }
+
     /// Decides what follows an attempt's `result`: return it (success, an error
     /// not to retry, or the policy says stop), or sleep and try again. `forced`
     /// overrides the error's class (an attempt cut off by `timeout` is a
@@ -235,6 +243,10 @@ impl<E> Retry<E> {
         limiter_wait: Option<Duration>,
         hooks: Hooks<'_, E>,
     ) -> Option<Duration> {
+        if self.policy.deadline.is_some() && attempts.start.is_none() {
+            // A failure at the first poll, its clock not started: it starts now.
+            attempts.start = Some(attempts.clock.now());
+        }
         let attempt = attempts.number;
         let class = self.class(error, forced);
         #[cfg(feature = "metrics")]
@@ -451,11 +463,14 @@ impl Clock {
 
 /// When an attempt must end, from [`Attempts::cut_at`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cut {
-    /// The instant the attempt is cut off.
-    pub at: Instant,
-    /// It had passed before the attempt began: the attempt is not started.
-    pub passed: bool,
+pub enum Cut {
+    /// At this instant.
+    At(Instant),
+    /// This long after the attempt first waits (is not ready at its first
+    /// poll): no clock is read for an attempt that never waits.
+    Within(Duration),
+    /// The deadline passed before the attempt began: it is not started.
+    Passed,
 }
 
 impl Attempts {
@@ -469,10 +484,26 @@ impl Attempts {
         observed: bool,
         clock: Clock,
     ) -> Attempts {
+        Attempts::start(policy, budget, policy.deadline.is_some() || observed, clock)
+    }
+
+    /// [`begin`](Attempts::begin) for an async loop that cuts every attempt
+    /// with [`with_timeout`](crate::with_timeout) and hands what it reports to
+    /// [`settle_timeout`](crate::settle_timeout), and makes no wait before its
+    /// first attempt (no limiter): its deadline's clock starts when the call
+    /// first waits (see [`cut_at`](Attempts::cut_at)), so a call that
+    /// succeeds at once reads no clock. `#[retry]` begins so.
+    #[inline]
+    pub fn begin_cut(policy: &Policy, budget: Option<&RetryBudget>, observed: bool) -> Attempts {
+        Attempts::start(policy, budget, observed, Clock::Tokio)
+    }
+
+    #[inline]
+    fn start(policy: &Policy, budget: Option<&RetryBudget>, clock_now: bool, clock: Clock) -> Attempts {
         if let Some(budget) = budget {
             budget.deposit();
         }
-        let needs_clock = policy.deadline.is_some() || observed || cfg!(feature = "tracing");
+        let needs_clock = clock_now || cfg!(feature = "tracing");
         Attempts {
             number: 1,
             previous_ns: crate::backoff::nanos(policy.initial),
@@ -487,39 +518,59 @@ impl Attempts {
     }
 
     /// When the attempt about to start must be cut: at the policy's `deadline`,
-    /// and no later than `timeout` from now (`None` with neither). The first
-    /// attempt's cut reads no clock with a deadline alone (the call's start is
-    /// known); a later one, which follows a sleep that may have ended late,
-    /// checks whether the deadline has already passed — such an attempt is
-    /// not started at all, so no request is sent whose answer would be thrown
-    /// away.
+    /// and no later than `timeout` after it begins (`None` with neither).
+    ///
+    /// A call begun with [`begin_cut`](Attempts::begin_cut) starts its clock
+    /// when it first waits: its first attempt not ready at its first poll, or
+    /// its first failure, whichever comes first. Until then a cut is
+    /// [`Cut::Within`] — the deadline, or the timeout if shorter, from the
+    /// attempt's first wait — so a call that succeeds at once reads no clock;
+    /// what runs before that first wait is one poll's synchronous work. Once
+    /// the clock runs, a later attempt, which follows a sleep that may have
+    /// ended late, checks whether the deadline has already passed — such an
+    /// attempt is not started at all ([`Cut::Passed`]), so no request is sent
+    /// whose answer would be thrown away.
     ///
     /// ```
     /// # mod ai_retry { pub use retry_runtime::*; pub mod runtime { pub use retry_runtime::*; } }
-    /// use ai_retry::runtime::{Attempts, Clock, Policy};
+    /// use ai_retry::runtime::{Attempts, Clock, Cut, Policy};
     /// use std::time::{Duration, Instant};
     ///
     /// let policy = Policy::new().timeout(Duration::from_secs(10)).deadline(Duration::from_secs(3));
     /// let attempts = Attempts::begin(&policy, None, false, Clock::Std);
-    /// let cut = attempts.cut_at(&policy).unwrap();
-    /// assert!(cut.at <= Instant::now() + Duration::from_secs(3));
-    /// assert!(!cut.passed);
+    /// let Some(Cut::At(at)) = attempts.cut_at(&policy) else { panic!("a cut at an instant") };
+    /// assert!(at <= Instant::now() + Duration::from_secs(3));
     /// ```
     pub fn cut_at(&self, policy: &Policy) -> Option<Cut> {
+        let Some(start) = self.start.filter(|_| policy.deadline.is_some()) else {
+            let within = match (policy.deadline, policy.timeout) {
+                (Some(deadline), Some(timeout)) => deadline.min(timeout),
+                (Some(within), None) | (None, Some(within)) => within,
+                (None, None) => return None,
+            };
+            return Some(Cut::Within(within));
+        };
         let by_deadline = policy
             .deadline
-            .zip(self.start)
-            .and_then(|(deadline, start)| start.checked_add(deadline));
+            .and_then(|deadline| start.checked_add(deadline));
+        if self.number > 1 && by_deadline.is_some_and(|d| self.clock.now() >= d) {
+            return Some(Cut::Passed);
+        }
         let by_timeout = policy
             .timeout
             .and_then(|timeout| self.clock.now().checked_add(timeout));
-        let at = match (by_deadline, by_timeout) {
-            (Some(a), Some(b)) => a.min(b),
-            (Some(a), None) | (None, Some(a)) => a,
-            (None, None) => return None,
-        };
-        let passed = self.number > 1 && by_deadline.is_some_and(|d| self.clock.now() >= d);
-        Some(Cut { at, passed })
+        match (by_deadline, by_timeout) {
+            (Some(a), Some(b)) => Some(Cut::At(a.min(b))),
+            (Some(a), None) | (None, Some(a)) => Some(Cut::At(a)),
+            // A deadline past the end of time: none.
+            (None, None) => None,
+        }
+    }
+
+    /// The call first waited at `at` (an attempt not ready at its first
+    /// poll): its clock starts there, if it had not yet.
+    pub fn waited_since(&mut self, at: Instant) {
+        self.start.get_or_insert(at);
     }
 
     #[inline]

@@ -406,13 +406,81 @@ async fn an_attempt_whose_deadline_passed_during_the_sleep_is_not_started() {
     ));
     std::thread::sleep(Duration::from_millis(30));
     let cut = attempts.cut_at(&policy).expect("a deadline");
-    assert!(cut.passed);
+    assert_eq!(cut, retry_runtime::Cut::Passed);
     let polled = AtomicU32::new(0);
     let attempt = std::pin::pin!(async {
         polled.fetch_add(1, Ordering::SeqCst);
         Ok::<(), std::io::Error>(())
     });
     let (cut_off, _) = with_timeout(Some(cut), attempt);
-    assert!(cut_off.await.is_none(), "cut before it began");
+    assert!(cut_off.await.0.is_none(), "cut before it began");
     assert_eq!(polled.load(Ordering::SeqCst), 0, "nothing of it ran");
+}
+
+fn failure(attempt: u32) -> ApiError {
+    ApiError {
+        class: ErrorClass::Connection,
+        hint: None,
+        attempt,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deadline_counts_from_the_first_attempts_wait() {
+    // The first attempt waits 2 s, then fails; the second hangs. The
+    // deadline's clock started when the first attempt first waited, so the
+    // second is cut 3 s after the call began, not 3 s after the failure.
+    let policy = Policy::new()
+        .backoff(Backoff::Constant)
+        .initial(secs(0.1))
+        .deadline(secs(3.0));
+    let calls = AtomicU32::new(0);
+    let start = Instant::now();
+    let result: Result<(), ApiError> = Retry::classified(policy)
+        .run_async_timeout(|| async {
+            let attempt = calls.fetch_add(1, Ordering::SeqCst) + 1;
+            if attempt > 1 {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(secs(2.0)).await;
+            Err(failure(attempt))
+        })
+        .await;
+    assert_eq!(result.unwrap_err().attempt, 0, "cut off");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(start.elapsed(), secs(3.0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_at_the_first_poll_starts_the_deadlines_clock() {
+    // No attempt waits: the first failure starts the clock, and the
+    // deadline ends the retries 1 s later (sleeps of 0.4 s: attempts at 0,
+    // 0.4 and 0.8 s; a fourth would start at 1.2 s).
+    let policy = Policy::new()
+        .backoff(Backoff::Constant)
+        .initial(secs(0.4))
+        .max_attempts(10)
+        .deadline(secs(1.0));
+    let calls = AtomicU32::new(0);
+    let start = Instant::now();
+    let result: Result<(), ApiError> = Retry::classified(policy)
+        .run_async_timeout(|| async { Err(failure(calls.fetch_add(1, Ordering::SeqCst) + 1)) })
+        .await;
+    assert_eq!(result.unwrap_err().attempt, 3);
+    assert_eq!(start.elapsed(), secs(0.8));
+}
+
+#[cfg(not(feature = "tracing"))]
+#[test]
+fn a_loop_that_cuts_its_attempts_reads_no_clock_until_the_call_waits() {
+    use retry_runtime::{Attempts, Clock, Cut};
+    let policy = Policy::new().timeout(secs(10.0)).deadline(secs(3.0));
+    let cut = Attempts::begin_cut(&policy, None, false).cut_at(&policy);
+    assert_eq!(cut, Some(Cut::Within(secs(3.0))));
+    // Begun plainly, the deadline's clock starts with the call.
+    let cut = Attempts::begin(&policy, None, false, Clock::Tokio).cut_at(&policy);
+    assert!(matches!(cut, Some(Cut::At(_))));
+    // Observed (a hook reads the elapsed time): it starts with the call too.
+    let cut = Attempts::begin_cut(&policy, None, true).cut_at(&policy);
+    assert!(matches!(cut, Some(Cut::At(_))));
 }
