@@ -153,9 +153,7 @@ impl<F: Future> Future for CutOff<'_, F> {
         };
         let timer = match (&mut this.timer, at) {
             (Some(timer), _) => timer,
-            (timer @ None, Some(at)) => {
-                timer.insert(Box::pin(tokio::time::sleep_until(at.into())))
-            }
+            (timer @ None, Some(at)) => timer.insert(Box::pin(tokio::time::sleep_until(at.into()))),
             // A cut past the end of time: none.
             (None, None) => return Poll::Pending,
         };

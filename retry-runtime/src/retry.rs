@@ -499,7 +499,12 @@ impl Attempts {
     }
 
     #[inline]
-    fn start(policy: &Policy, budget: Option<&RetryBudget>, clock_now: bool, clock: Clock) -> Attempts {
+    fn start(
+        policy: &Policy,
+        budget: Option<&RetryBudget>,
+        clock_now: bool,
+        clock: Clock,
+    ) -> Attempts {
         if let Some(budget) = budget {
             budget.deposit();
         }

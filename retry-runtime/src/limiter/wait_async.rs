@@ -52,10 +52,15 @@ impl RateLimiter {
         if let Some(turn) = self.try_turn_now() {
             return Ok(turn);
         }
+        // Boxed, and only when shared: a limiter of this process alone keeps
+        // the store's machinery out of its turn's future.
         #[cfg(feature = "redis")]
-        let max_wait = match self.shared_turn(max_wait, cost).await {
-            Ok(shared) => return shared,
-            Err(fallback) => self.keep_place(fallback).await?,
+        let max_wait = match self.shared.get().is_some() {
+            true => match Box::pin(self.shared_turn(max_wait, cost)).await {
+                Ok(shared) => return shared,
+                Err(fallback) => Box::pin(self.keep_place(fallback)).await?,
+            },
+            false => max_wait,
         };
         self.turn_slow(max_wait, cost).await
     }
