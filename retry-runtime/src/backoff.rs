@@ -64,6 +64,7 @@ pub(crate) fn delay_ns(policy: &Policy, attempt: u32, previous: u64, r: u64) -> 
 }
 
 /// `d` in nanoseconds, saturating at `u64::MAX`.
+#[inline]
 pub(crate) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
@@ -79,13 +80,9 @@ fn exponential(base: u64, n: u32, cap: u64) -> u64 {
     }
 }
 
-/// `d · r / 2^64`: below `d` (zero for zero), never a panic.
-pub(crate) fn scale(d: Duration, r: u64) -> Duration {
-    Duration::from_nanos(scale_ns(nanos(d), r)).min(d)
-}
-
 /// `n · r / 2^64`, below `n` for every `r`.
-fn scale_ns(n: u64, r: u64) -> u64 {
+#[inline]
+pub(crate) fn scale_ns(n: u64, r: u64) -> u64 {
     ((u128::from(n) * u128::from(r)) >> 64) as u64
 }
 

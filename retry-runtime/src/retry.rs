@@ -269,25 +269,27 @@ impl<E> Retry<E> {
         if !self.replayable {
             return stop(GiveUp::NotReplayable);
         }
-        let computed_ns = backoff::delay_ns(
+        // In whole nanoseconds until the end: a `Duration` is made once, and
+        // not at all under the test switch.
+        let computed = backoff::delay_ns(
             &self.policy,
             attempt,
             attempts.previous_ns,
             crate::jitter::draw(),
         );
-        let computed = Duration::from_nanos(computed_ns);
-        let delay = match hint {
+        let max_delay = backoff::nanos(self.policy.max_delay);
+        let delay = match hint.map(backoff::nanos) {
             // Never retry before the server allows, never sleep past max_delay.
-            Some(hint) if hint > self.policy.max_delay => return stop(GiveUp::HintBeyondMaxDelay),
+            Some(hint) if hint > max_delay => return stop(GiveUp::HintBeyondMaxDelay),
             // Spread clients told the same time, but never below the hint.
             Some(hint) => hint
-                .saturating_add(backoff::scale(computed, crate::jitter::draw()))
-                .min(self.policy.max_delay),
+                .saturating_add(backoff::scale_ns(computed, crate::jitter::draw()))
+                .min(max_delay),
             None => computed,
         };
         let elapsed = attempts.elapsed();
         if let Some(deadline) = self.policy.deadline
-            && elapsed.saturating_add(delay) >= deadline
+            && backoff::nanos(elapsed).saturating_add(delay) >= backoff::nanos(deadline)
         {
             return stop(GiveUp::Deadline);
         }
@@ -296,12 +298,12 @@ impl<E> Retry<E> {
         {
             return stop(GiveUp::Budget);
         }
-        attempts.previous_ns = computed_ns;
+        attempts.previous_ns = computed;
         // Under the test switch the loop decides as always and sleeps nothing.
         let delay = if testing.is_some() {
             Duration::ZERO
         } else {
-            delay
+            Duration::from_nanos(delay)
         };
         let event = RetryEvent {
             function: self.function,
