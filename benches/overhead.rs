@@ -1,4 +1,4 @@
-//! `cargo bench --bench overhead`: the success path of a trivial function, bare
+//! `cargo bench -p ai-retry-benches --bench overhead`: the success path of a trivial function, bare
 //! vs `#[retry]` (without and with an idle `RateLimiter`) vs backon, tokio-retry2
 //! and tokio-retry doing the same, in one process; prints time per call and the
 //! ratio to bare; and the failure path (one failure, one retry) under the

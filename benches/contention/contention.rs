@@ -1,4 +1,4 @@
-//! `cargo bench --bench contention`: the optimistic-concurrency experiment of the
+//! `cargo bench -p ai-retry-contention-bench`: the optimistic-concurrency experiment of the
 //! AWS Architecture Blog post "Exponential Backoff And Jitter" (Marc Brooker,
 //! 2015), in virtual time. N clients each read a row, wait a network delay
 //! (10 ms), and write it back only if nobody wrote in between; a conflict is
