@@ -278,14 +278,13 @@ impl<E> Retry<E> {
             attempts.previous_ns,
             crate::jitter::draw(),
         );
-        let max_delay = backoff::nanos(self.policy.max_delay);
-        let delay = match hint.map(backoff::nanos) {
+        let delay = match hint {
             // Never retry before the server allows, never sleep past max_delay.
-            Some(hint) if hint > max_delay => return stop(GiveUp::HintBeyondMaxDelay),
+            Some(hint) if hint > self.policy.max_delay => return stop(GiveUp::HintBeyondMaxDelay),
             // Spread clients told the same time, but never below the hint.
-            Some(hint) => hint
+            Some(hint) => backoff::nanos(hint)
                 .saturating_add(backoff::scale_ns(computed, crate::jitter::draw()))
-                .min(max_delay),
+                .min(backoff::nanos(self.policy.max_delay)),
             None => computed,
         };
         let elapsed = attempts.elapsed();
@@ -304,7 +303,9 @@ impl<E> Retry<E> {
         let delay = if testing.is_some() {
             Duration::ZERO
         } else {
-            Duration::from_nanos(delay)
+            // A hint past what nanoseconds hold (centuries) still holds.
+            let delay = Duration::from_nanos(delay);
+            hint.map_or(delay, |hint| delay.max(hint))
         };
         let event = RetryEvent {
             function: self.function,
