@@ -29,7 +29,7 @@ mod tests {
         // Ten equal bins each get about a tenth (1,000 ± 20% is > 6 sigma).
         let mut bins = [0u32; 10];
         for _ in 0..10_000 {
-            bins[(u128::from(draw()) * 10 >> 64) as usize] += 1;
+            bins[((u128::from(draw()) * 10) >> 64) as usize] += 1;
         }
         for (bin, count) in bins.iter().enumerate() {
             assert!((800..1200).contains(count), "bin {bin}: {count}");
