@@ -290,10 +290,9 @@ fn run_on(
             }
             let began = calls_begin.map_or_else(Instant::now, |(at, _)| at);
             let start_at = calls_begin.map(|(_, at)| at);
-            children.push((
-                began,
-                spawn(load, fleet, i, key, &server, url.as_deref(), start_at),
-            ));
+            let child = spawn(load, fleet, i, key, &server, url.as_deref(), start_at);
+            // A thread waits for each process: its run ends when it exits.
+            children.push(scope.spawn(move || reap(began, child)));
         }
         let mut outcome = Outcome {
             ok: 0,
@@ -303,24 +302,9 @@ fn run_on(
             runs: Vec::new(),
             reopened: None,
         };
-        // Each process's run ends when it exits, whatever the order.
-        while !children.is_empty() {
-            let Some(done) = children
-                .iter_mut()
-                .position(|(_, child)| child.try_wait().expect("the process").is_some())
-            else {
-                std::thread::sleep(Duration::from_millis(2));
-                continue;
-            };
-            let (began, child) = children.swap_remove(done);
-            outcome.runs.push(began.elapsed());
-            let output = child.wait_with_output().expect("the process ends");
-            let stdout = String::from_utf8_lossy(&output.stdout);
-            let ok: usize = stdout
-                .lines()
-                .last()
-                .and_then(|l| l.trim().parse().ok())
-                .unwrap_or(0);
+        for waiter in children {
+            let (run, ok) = waiter.join().expect("the waiter");
+            outcome.runs.push(run);
             outcome.ok += ok;
         }
         outcome
@@ -336,6 +320,19 @@ fn run_on(
             reopened.map(|n| (n - 1, requests[refusal + n].at - requests[refusal].at));
     }
     outcome
+}
+
+/// Waits for a fleet process: how long it ran from `began`, and the
+/// successes its last line of output reports.
+fn reap(began: Instant, child: Child) -> (Duration, usize) {
+    let output = child.wait_with_output().expect("the process ends");
+    let run = began.elapsed();
+    let ok = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(0);
+    (run, ok)
 }
 
 fn quantile(runs: &[Duration], q: f64) -> Duration {

@@ -132,19 +132,22 @@ async fn run(args: &Args) -> Result<usize, ApiError> {
         None => local(args, provider).await?,
     };
     demo::share_limiter(provider.limiter(), &backend).await?;
-    if let Some(at) = args.start_at {
-        let at = UNIX_EPOCH + Duration::from_millis(at);
-        tokio::time::sleep(at.duration_since(SystemTime::now()).unwrap_or_default()).await;
-    }
+    // The client (its TLS roots) is made before the start, with the rest of
+    // the set-up.
     let report = match provider {
         Provider::OpenAi => {
             let mut client = OpenAi::for_backend(&backend)?;
             if let Some(tokens) = args.max_tokens {
                 client = client.max_tokens(tokens);
             }
+            start(args.start_at).await;
             drive(args, client).await
         }
-        Provider::Anthropic => drive(args, Anthropic::for_backend(&backend)?).await,
+        Provider::Anthropic => {
+            let client = Anthropic::for_backend(&backend)?;
+            start(args.start_at).await;
+            drive(args, client).await
+        }
     };
     eprintln!(
         "{} calls{}, {}: {}",
@@ -159,6 +162,14 @@ async fn run(args: &Args) -> Result<usize, ApiError> {
         report.summary()
     );
     Ok(report.ok)
+}
+
+/// Waits for `--start-at`, if given and still ahead.
+async fn start(at: Option<u64>) {
+    if let Some(at) = at {
+        let at = UNIX_EPOCH + Duration::from_millis(at);
+        tokio::time::sleep(at.duration_since(SystemTime::now()).unwrap_or_default()).await;
+    }
 }
 
 /// The in-process server when no key is set: `--rate` requests a second, or

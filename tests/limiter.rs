@@ -496,3 +496,23 @@ async fn a_turn_that_comes_at_the_deadline_sends_nothing() {
     assert!(server.log().is_empty(), "nothing was sent");
     assert!(started.elapsed() <= secs(5.0));
 }
+
+static WAITED: RateLimiter = RateLimiter::new();
+
+#[retry(deadline = "3s", limiter = WAITED)]
+async fn hangs_after_its_turn() -> Result<u32, ApiError> {
+    std::future::pending::<()>().await;
+    Ok(0)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_for_the_first_turn_counts_toward_the_deadline() {
+    // A 2 s cool-down, then an attempt that never answers: the deadline
+    // counts from the call, so the attempt is cut 1 s after its turn — not
+    // 3 s after it, as a clock started at the first wait would allow.
+    let turn = WAITED.turn(Duration::ZERO).await.unwrap();
+    WAITED.failed(turn, ErrorClass::RateLimit, Some(secs(2.0)));
+    let started = Instant::now();
+    assert_eq!(hangs_after_its_turn().await, Err(ApiError::TimedOut));
+    assert_eq!(started.elapsed(), secs(3.0));
+}

@@ -3,6 +3,10 @@
 //! apart, so it needs no cryptographic strength; `ThreadRng` (ChaCha12 behind
 //! a reference-counted handle) cost the failure path several nanoseconds a
 //! draw, the generator here about one.
+//!
+//! A process forked without `exec` copies its threads' generators, so parent
+//! and child draw the same jitter: such a server's workers should start their
+//! calls from threads made after the fork (as tokio runtimes are).
 
 use std::cell::RefCell;
 

@@ -190,7 +190,8 @@ impl<E> Retry<E> {
     }
 
     /// [`begin`](Retry::begin) for an async loop that cuts its attempts and
-    /// makes no wait before the first: see [`Attempts::begin_cut`].
+    /// makes no wait before the first: see `Attempts::begin_cut`.
+    #[doc(hidden)]
     #[inline]
     pub fn begin_cut(&self) -> Attempts {
         let observed = self.on_retry.is_some() || self.on_give_up.is_some();
@@ -287,9 +288,14 @@ impl<E> Retry<E> {
                 .min(backoff::nanos(self.policy.max_delay)),
             None => computed,
         };
+        // A hint past what nanoseconds hold (centuries) still holds.
+        let exact = || {
+            let delay = Duration::from_nanos(delay);
+            hint.map_or(delay, |hint| delay.max(hint))
+        };
         let elapsed = attempts.elapsed();
         if let Some(deadline) = self.policy.deadline
-            && backoff::nanos(elapsed).saturating_add(delay) >= backoff::nanos(deadline)
+            && elapsed.saturating_add(exact()) >= deadline
         {
             return stop(GiveUp::Deadline);
         }
@@ -303,9 +309,7 @@ impl<E> Retry<E> {
         let delay = if testing.is_some() {
             Duration::ZERO
         } else {
-            // A hint past what nanoseconds hold (centuries) still holds.
-            let delay = Duration::from_nanos(delay);
-            hint.map_or(delay, |hint| delay.max(hint))
+            exact()
         };
         let event = RetryEvent {
             function: self.function,
@@ -496,7 +500,11 @@ impl Attempts {
     /// [`settle_timeout`](crate::settle_timeout), and makes no wait before its
     /// first attempt (no limiter): its deadline's clock starts when the call
     /// first waits (see [`cut_at`](Attempts::cut_at)), so a call that
-    /// succeeds at once reads no clock. `#[retry]` begins so.
+    /// succeeds at once reads no clock. `#[retry]`, `run_async_timeout` and
+    /// `HttpRetry` begin so. Hidden: a loop that awaits an attempt without
+    /// the cut-off, or waits for a limiter first, would leave that time out
+    /// of its deadline.
+    #[doc(hidden)]
     #[inline]
     pub fn begin_cut(policy: &Policy, budget: Option<&RetryBudget>, observed: bool) -> Attempts {
         Attempts::start(policy, budget, observed, Clock::Tokio)
@@ -529,8 +537,9 @@ impl Attempts {
     /// When the attempt about to start must be cut: at the policy's `deadline`,
     /// and no later than `timeout` after it begins (`None` with neither).
     ///
-    /// A call begun with [`begin_cut`](Attempts::begin_cut) starts its clock
-    /// when it first waits: its first attempt not ready at its first poll, or
+    /// A call begun for a loop that cuts every attempt (`#[retry]` on an
+    /// async fn without a limiter, hooks or `tracing`; `run_async_timeout`;
+    /// `HttpRetry` without a limiter) starts its clock when it first waits: its first attempt not ready at its first poll, or
     /// its first failure, whichever comes first. Until then a cut is
     /// [`Cut::Within`] — the deadline, or the timeout if shorter, from the
     /// attempt's first wait — so a call that succeeds at once reads no clock;
