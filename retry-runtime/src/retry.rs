@@ -539,8 +539,9 @@ impl Attempts {
     ///
     /// A call begun for a loop that cuts every attempt (`#[retry]` on an
     /// async fn without a limiter, hooks or `tracing`; `run_async_timeout`;
-    /// `HttpRetry` without a limiter) starts its clock when it first waits: its first attempt not ready at its first poll, or
-    /// its first failure, whichever comes first. Until then a cut is
+    /// `HttpRetry` without a limiter) starts its clock when it first waits:
+    /// its first attempt not ready at its first poll, or its first failure,
+    /// whichever comes first. Until then a cut is
     /// [`Cut::Within`] — the deadline, or the timeout if shorter, from the
     /// attempt's first wait — so a call that succeeds at once reads no clock;
     /// what runs before that first wait is one poll's synchronous work. Once
@@ -587,7 +588,8 @@ impl Attempts {
 
     /// The call first waited at `at` (an attempt not ready at its first
     /// poll): its clock starts there, if it had not yet.
-    pub fn waited_since(&mut self, at: Instant) {
+    #[cfg(feature = "tokio")]
+    pub(crate) fn waited_since(&mut self, at: Instant) {
         self.start.get_or_insert(at);
     }
 
