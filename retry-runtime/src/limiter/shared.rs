@@ -573,13 +573,11 @@ impl RateLimiter {
     /// paces from there.
     pub(super) async fn shared_turn(
         &self,
+        shared: &Arc<Shared>,
         max_wait: Duration,
         cost: Cost,
     ) -> Result<Result<Turn, Throttled>, Fallback> {
         let fallback = |left, not_before| Fallback { left, not_before };
-        let Some(shared) = self.shared.get() else {
-            return Err(fallback(max_wait, None));
-        };
         if !shared.is_healthy() {
             self.follow_store_queue(shared);
             return Err(fallback(max_wait, None));

@@ -55,12 +55,12 @@ impl RateLimiter {
         // Boxed, and only when shared: a limiter of this process alone keeps
         // the store's machinery out of its turn's future.
         #[cfg(feature = "redis")]
-        let max_wait = match self.shared.get().is_some() {
-            true => match Box::pin(self.shared_turn(max_wait, cost)).await {
-                Ok(shared) => return shared,
+        let max_wait = match self.shared.get() {
+            Some(shared) => match Box::pin(self.shared_turn(shared, max_wait, cost)).await {
+                Ok(turn) => return turn,
                 Err(fallback) => Box::pin(self.keep_place(fallback)).await?,
             },
-            false => max_wait,
+            None => max_wait,
         };
         self.turn_slow(max_wait, cost).await
     }
