@@ -142,6 +142,87 @@ async fn waiters_of_two_processes_keep_their_places_through_a_stall() {
     assert!(times[9] >= ms(850), "{times:?}");
 }
 
+/// `n` callers at once, each taking a turn (waiting up to 10 s) and, if
+/// `succeed`, reporting a success: when each went, from `start`.
+fn callers(
+    limiter: &Arc<RateLimiter>,
+    n: usize,
+    succeed: bool,
+    start: Instant,
+) -> Vec<tokio::task::JoinHandle<Duration>> {
+    (0..n)
+        .map(|_| {
+            let limiter = limiter.clone();
+            tokio::spawn(async move {
+                let turn = limiter.turn(ms(10_000)).await.expect("a turn in time");
+                let at = start.elapsed();
+                if succeed {
+                    limiter.succeeded(turn);
+                }
+                at
+            })
+        })
+        .collect()
+}
+
+async fn sorted(calls: Vec<tokio::task::JoinHandle<Duration>>) -> Vec<Duration> {
+    let mut times = Vec::new();
+    for call in calls {
+        times.push(call.await.unwrap());
+    }
+    times.sort();
+    times
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_arriving_during_a_stall_queues_after_the_places_and_delays_none() {
+    let server = RedisServer::start();
+    // 1200 a minute, paced at 19 a second: ~53 ms apart.
+    let limiter = shared(RateLimiter::per_minute(1200), &server, "arriving").await;
+    let start = Instant::now();
+    let queued = callers(&limiter, 40, false, start);
+    tokio::time::sleep(ms(300)).await;
+    server.stop();
+    tokio::time::sleep(ms(400)).await;
+    assert_eq!(limiter.snapshot().store, Store::Degraded);
+    // A retry, a new request: it must neither go before the queue nor hold
+    // the callers already in it behind itself.
+    limiter.turn(ms(10_000)).await.expect("a turn in time");
+    let arrived_at = start.elapsed();
+    let times = sorted(queued).await;
+    server.resume();
+    let widest = times.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+    assert!(widest < ms(300), "the queue was held: a gap of {widest:?}");
+    let last = *times.last().unwrap();
+    assert!(last < ms(2100) + BOUND_AND_SLACK, "{times:?}");
+    assert!(
+        arrived_at + ms(10) >= last,
+        "the new caller went at {arrived_at:?}, before the queue's end at {last:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_climbs_on_through_a_stall() {
+    let server = RedisServer::start();
+    let limiter = shared(RateLimiter::per_minute(1200), &server, "climbing").await;
+    // A first wave's refusal: the rate drops to 70% of 19 a second, and
+    // CUBIC climbs it back within ~2.4 s of successes.
+    let turn = limiter.turn(ms(1000)).await.unwrap();
+    limiter.failed(turn, ErrorClass::RateLimit, None);
+    let start = Instant::now();
+    let queued = callers(&limiter, 100, true, start);
+    tokio::time::sleep(ms(150)).await;
+    server.stop();
+    let times = sorted(queued).await;
+    server.resume();
+    // At the places of the last read's pace (~14 a second) the last would go
+    // at ~7 s; climbing as the store would have, at ~5.5 s.
+    let last = *times.last().unwrap();
+    assert!(last < ms(6000), "the pace froze at the stall: {last:?}");
+    // And never past the limit: 100 turns at 20 a second take 5 s.
+    assert!(last > ms(4900), "{times:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_that_answers_ping_but_refuses_scripts_does_not_flap() {
     let server = RedisServer::start();

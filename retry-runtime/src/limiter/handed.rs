@@ -16,7 +16,7 @@ const LOG: usize = 256;
 const RECENT: Duration = Duration::from_secs(1);
 
 /// When each turn was handed out, and the furthest end handed out by then.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Handed {
     turns: VecDeque<(Instant, Amounts)>,
 }

@@ -539,9 +539,7 @@ impl RateLimiter {
             self.settle(&state, now);
             return Reserve::Free;
         }
-        let latest = now
-            .checked_add(max_wait)
-            .unwrap_or(now + Duration::from_secs(86_400));
+        let latest = latest(now, max_wait);
         match state.reserve(now, latest, cost, successes) {
             Ok((ticket, Check::WaitUntil(at))) => Reserve::Ticket(ticket, at, latest),
             Ok((ticket, Check::Go)) => {
@@ -648,23 +646,11 @@ fn now() -> Instant {
     Clock::Tokio.now()
 }
 
-/// A caller counted as waiting while this lives.
-#[cfg(feature = "redis")]
-struct Waiting<'a>(&'a RateLimiter);
-
-#[cfg(feature = "redis")]
-impl<'a> Waiting<'a> {
-    fn new(limiter: &'a RateLimiter) -> Waiting<'a> {
-        limiter.waiting.fetch_add(1, Ordering::Relaxed);
-        Waiting(limiter)
-    }
-}
-
-#[cfg(feature = "redis")]
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.waiting.fetch_sub(1, Ordering::Relaxed);
-    }
+/// The latest a caller arriving at `now` that may wait `max_wait` takes its
+/// turn: a day at most, as far as an `Instant` surely goes.
+fn latest(now: Instant, max_wait: Duration) -> Instant {
+    now.checked_add(max_wait)
+        .unwrap_or(now + Duration::from_secs(86_400))
 }
 
 /// A caller in the schedule: counted as waiting, and its ticket given back if

@@ -54,6 +54,8 @@ impl std::fmt::Debug for Shared {
 struct Cache {
     read: Option<Read>,
     pending: Option<watch::Receiver<Option<Option<Read>>>>,
+    /// Whether this process's own state went on from `read` already.
+    followed: bool,
 }
 
 /// The store's state as of `taken` (this process's clock), when the store's
@@ -260,6 +262,7 @@ impl Shared {
         // A reply that left before a newer one came back does not replace it.
         if cache.read.as_ref().is_none_or(|r| r.now <= now) {
             cache.read = Some(read);
+            cache.followed = false;
         }
         Some((kind, ticket, value, now))
     }
@@ -346,31 +349,21 @@ impl Shared {
         self.cache().read.clone()
     }
 
-    /// How long until `ticket`'s turn by the schedule this process last
-    /// read: its place in the fleet's queue, which it keeps should Redis stop
-    /// answering.
-    fn cached_wait(&self, ticket: &Ticket, cost: &Amounts) -> Option<Duration> {
-        let cache = self.cache();
-        let read = cache.read.as_ref()?;
-        let now = read.now();
-        Some(
-            read.state
-                .turn_at(ticket, cost, now)
-                .saturating_duration_since(now),
-        )
-    }
-
     /// The limits the store knows, as last read.
     pub(crate) fn limits(&self) -> Option<[Option<u64>; DIMENSIONS]> {
         Some(self.cache().read.as_ref()?.state.limits())
     }
 
-    /// How long the queue of the schedule last read still runs.
-    pub(crate) fn queue_left(&self) -> Option<Duration> {
-        let cache = self.cache();
+    /// The fleet's state as last read, and the store's clock now, unless
+    /// this process went on from that read already: once per read.
+    fn to_follow(&self) -> Option<(State<Micros>, Micros)> {
+        let mut cache = self.cache();
+        if cache.followed {
+            return None;
+        }
+        cache.followed = true;
         let read = cache.read.as_ref()?;
-        let now = read.now();
-        Some(read.state.next_turn(now).saturating_duration_since(now))
+        Some((read.state.clone(), read.now()))
     }
 
     /// `at` (this process's clock, `now` being now) on the store's clock, as
@@ -567,26 +560,27 @@ impl RateLimiter {
 
     /// A turn from the shared store; a [`Fallback`] when it does not answer
     /// in time, with the wait still allowed, for the in-process state to give
-    /// the turn. New callers then queue after the schedule last read; a
-    /// caller that held a place in it keeps that place — not all at once
-    /// with the others — and the in-process state, which has kept learning,
-    /// paces from there.
+    /// the turn. That state first goes on from the fleet's state as last
+    /// read — its queue, its rate — and keeps learning from this process's
+    /// answers: a caller that held a place in the queue keeps it, new
+    /// callers queue after it, and a rate that climbs moves them all sooner.
     pub(super) async fn shared_turn(
         &self,
         shared: &Arc<Shared>,
         max_wait: Duration,
         cost: Cost,
     ) -> Result<Result<Turn, Throttled>, Fallback> {
-        let fallback = |left, not_before| Fallback { left, not_before };
+        let fallback = |left, ticket| {
+            self.follow_store(shared);
+            Fallback { left, ticket }
+        };
         if !shared.is_healthy() {
-            self.follow_store_queue(shared);
             return Err(fallback(max_wait, None));
         }
         let started = Instant::now();
         let left = || max_wait.saturating_sub(started.elapsed());
         let cost = cost.amounts();
         let Some(reply) = shared.reserve(max_wait, &cost).await else {
-            self.follow_store_queue(shared);
             return Err(fallback(left(), None));
         };
         self.adopt_store_limits(shared);
@@ -604,15 +598,15 @@ impl RateLimiter {
         let mut wake = tokio::time::Instant::now() + at.saturating_duration_since(now);
         loop {
             Box::pin(tokio::time::sleep_until(wake)).await;
-            // Never waiting on a Redis that does not answer: its place kept,
-            // the caller goes on in the in-process queue.
+            // Never waiting on a Redis that does not answer: the caller
+            // goes on in the in-process queue, at the place it holds.
             let live = match shared.is_healthy() {
                 true => shared.check(&ticket, &cost, latest).await,
                 false => None,
             };
             let Some((check, now)) = live else {
                 waiter.forget();
-                return Err(fallback(left(), shared.cached_wait(&ticket, &cost)));
+                return Err(fallback(left(), Some(ticket)));
             };
             match check {
                 Check::Go => return Ok(Ok(waiter.served(now))),
@@ -626,17 +620,27 @@ impl RateLimiter {
 }
 
 impl RateLimiter {
-    /// New callers of a process whose store stopped answering start after
-    /// the queue of the schedule last read, which its callers already in it
-    /// go on following.
-    fn follow_store_queue(&self, shared: &Shared) {
-        let Some(left) = shared.queue_left().filter(|left| !left.is_zero()) else {
-            return;
-        };
+    /// The in-process state goes on from the fleet's state as last read,
+    /// once per read: every caller of this process then waits in one queue
+    /// — the fleet's, with the other processes' places in it kept free.
+    fn follow_store(&self, shared: &Shared) {
         let now = super::now();
         let mut state = self.lock();
-        state.push_back(now, left);
+        let Some((store, store_now)) = shared.to_follow() else {
+            return;
+        };
+        let clock = |at: Micros| match at.checked_duration_since(store_now) {
+            Some(ahead) => now.saturating_add(ahead),
+            None => now
+                .checked_sub(store_now.saturating_duration_since(at))
+                .unwrap_or(now),
+        };
+        let paid = state.paid(now);
+        state.follow(now, &store, clock);
+        // The turns handed out lately, at their places in that queue.
+        *self.handed() = shared.handed().clone();
         self.settle(&state, now);
+        self.wake_if_sooner(&state, paid, now);
     }
 
     /// The in-process state learns the limits the store knows, so that it
@@ -672,10 +676,10 @@ impl Turn {
 
 /// Where a caller goes when the store does not answer: the in-process state,
 /// with the wait it may still take, and the place it held in the fleet's
-/// schedule, if it had one.
+/// queue, if it had one.
 pub(super) struct Fallback {
     pub(super) left: Duration,
-    pub(super) not_before: Option<Duration>,
+    pub(super) ticket: Option<Ticket>,
 }
 
 /// A caller in the shared schedule: counted as waiting, and its ticket given

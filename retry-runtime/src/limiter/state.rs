@@ -688,10 +688,65 @@ impl<T: Time> State<T> {
         }
     }
 
-    /// The request schedule starts no sooner than `busy` from now: another
-    /// queue (the fleet's, as last read; this process's own) runs until then.
+    /// Goes on from `store`, the fleet's state as last read from the store
+    /// (its instants mapped to this clock by `clock`): the queue with every
+    /// process's places in it, the rate and its climb, the buckets. Kept from
+    /// this state: what the read may not carry yet — a limit, a longer
+    /// cool-down, a probe — and the success samples, which count this
+    /// process's successes, not the fleet's.
     #[cfg(feature = "redis")]
-    pub(crate) fn push_back(&mut self, now: T, busy: Duration) {
+    pub(crate) fn follow<U: Time>(&mut self, now: T, store: &State<U>, clock: impl Fn(U) -> T) {
+        let time = |t: Option<U>| t.map(&clock);
+        let bucket = |b: &Bucket<U>| Bucket {
+            limit: b.limit,
+            capacity: b.capacity,
+            origin: time(b.origin),
+            pos: b.pos,
+            level: b.level,
+            next: b.next,
+            gone: b.gone,
+            synced: time(b.synced),
+            decided: time(b.decided),
+        };
+        let mine = std::mem::replace(
+            self,
+            State {
+                rate: store.rate,
+                ceiling: store.ceiling,
+                buckets: [0, 1, 2, 3].map(|d| bucket(&store.buckets[d])),
+                cool_down_until: time(store.cool_down_until),
+                probe_since: time(store.probe_since),
+                last_decrease: time(store.last_decrease),
+                last_max: store.last_max,
+                last_throttle: time(store.last_throttle),
+                episodes: store.episodes,
+                samples: [None, None],
+                heard: store.heard,
+                contact: time(store.contact),
+                grants: store
+                    .grants
+                    .map(|(first, last)| (clock(first), clock(last))),
+            },
+        );
+        self.samples = mine.samples;
+        for d in 0..DIMENSIONS {
+            if let (None, Some(limit)) = (self.buckets[d].limit, mine.buckets[d].limit) {
+                self.learn(d, now, limit);
+            }
+        }
+        if mine.probe_since.is_some() && self.probe_since.is_none() {
+            self.rebase(REQUESTS, now);
+            self.probe_since = Some(now);
+        }
+        if let Some(until) = mine.cool_down_until.filter(|until| *until > now) {
+            self.cool_down(now, until.saturating_duration_since(now));
+        }
+    }
+
+    /// The request schedule starts no sooner than `busy` from now: another
+    /// queue (this process's own) runs until then.
+    #[cfg(all(test, feature = "redis"))]
+    fn push_back(&mut self, now: T, busy: Duration) {
         let Some(rate) = self.pace(REQUESTS) else {
             return;
         };

@@ -1,8 +1,9 @@
 //! Waiting for a turn in an async function: `tokio::time`, so paused-clock tests
 //! run without real waiting, and dropping the future leaves the queue.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use super::state::{Amounts, Ticket};
 use super::{Check, Cost, RateLimiter, Reserve, Turn, Waiter};
 use crate::Throttled;
 
@@ -58,39 +59,42 @@ impl RateLimiter {
         let max_wait = match self.shared.get() {
             Some(shared) => match Box::pin(self.shared_turn(shared, max_wait, cost)).await {
                 Ok(turn) => return turn,
-                Err(fallback) => Box::pin(self.keep_place(fallback)).await?,
+                Err(super::shared::Fallback {
+                    left,
+                    ticket: Some(ticket),
+                }) => {
+                    // Its place in the fleet's queue, now in this process's.
+                    let now = super::now();
+                    let latest = super::latest(now, left);
+                    return Box::pin(self.wait_turn(ticket, cost.amounts(), now, latest)).await;
+                }
+                Err(fallback) => fallback.left,
             },
             None => max_wait,
         };
         self.turn_slow(max_wait, cost).await
     }
 
-    /// A caller whose store stopped answering while it held a place in the
-    /// fleet's schedule waits out that place first — it would have gone no
-    /// sooner, and neither will the other processes' callers behind it — and
-    /// then queues here, so that the in-process state, which knows this
-    /// process's cool-downs, paces it. `Err` when the place is past its bound.
-    #[cfg(feature = "redis")]
-    async fn keep_place(&self, fallback: super::shared::Fallback) -> Result<Duration, Throttled> {
-        let Some(place) = fallback.not_before.filter(|place| !place.is_zero()) else {
-            return Ok(fallback.left);
-        };
-        if place > fallback.left {
-            return Err(Throttled::new(place));
-        }
-        let _waiting = super::Waiting::new(self);
-        Box::pin(tokio::time::sleep(place)).await;
-        Ok(fallback.left - place)
-    }
-
     async fn turn_slow(&self, max_wait: Duration, cost: Cost) -> Result<Turn, Throttled> {
         let cost = cost.amounts();
-        let (ticket, mut at, latest) = match self.reserve(max_wait, &cost) {
+        let (ticket, at, latest) = match self.reserve(max_wait, &cost) {
             Reserve::Free => return Ok(Turn::default()),
             Reserve::Go(turn) => return Ok(turn),
             Reserve::TooLate(wait) => return Err(Throttled::new(wait)),
             Reserve::Ticket(ticket, at, latest) => (ticket, at, latest),
         };
+        self.wait_turn(ticket, cost, at, latest).await
+    }
+
+    /// Waits in this process's schedule for `ticket`'s turn, looking first
+    /// at `at`, at most until `latest`.
+    async fn wait_turn(
+        &self,
+        ticket: Ticket,
+        cost: Amounts,
+        mut at: Instant,
+        latest: Instant,
+    ) -> Result<Turn, Throttled> {
         let waiter = Waiter::new(self, ticket, cost);
         // Armed before each look, so that a schedule moved sooner between the
         // look and the sleep still wakes this caller.
