@@ -614,7 +614,13 @@ impl RateLimiter {
             learned: self.learned.load(Ordering::Relaxed),
             cool_until: state.cool_down_until().and_then(at),
             probing: state.probing(),
-            busy_until: at(state.next_turn(now)),
+            // A queue on the store's positions is in the store's schedule
+            // already: the store hands out none of them again. One of this
+            // process's own runs until its end.
+            busy_until: (!shared.followed())
+                .then(|| at(state.next_turn(now)))
+                .flatten(),
+            next: shared.followed().then(|| state.next_positions()),
         });
         true
     }

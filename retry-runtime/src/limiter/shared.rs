@@ -6,7 +6,7 @@
 //! without waiting on Redis, and the connection's probe brings it back —
 //! writing what this process learned meanwhile.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -39,6 +39,9 @@ pub(crate) struct Shared {
     clear_pending: Mutex<Option<Limits>>,
     /// The turns in the store's schedule this process handed out lately.
     handed: Mutex<Handed>,
+    /// Whether this process's state went on from a read of the store: its
+    /// queue's positions are then the store's.
+    followed: AtomicBool,
 }
 
 impl std::fmt::Debug for Shared {
@@ -83,6 +86,7 @@ pub(crate) struct SeedAt {
     pub(crate) cool_until: Option<SystemTime>,
     pub(crate) probing: bool,
     pub(crate) busy_until: Option<SystemTime>,
+    pub(crate) next: Option<Amounts>,
 }
 
 impl SeedAt {
@@ -94,6 +98,7 @@ impl SeedAt {
             cool: left(self.cool_until),
             probing: self.probing,
             busy: left(self.busy_until),
+            next: self.next,
         }
     }
 }
@@ -188,6 +193,7 @@ impl Shared {
             seed: Mutex::default(),
             clear_pending: Mutex::new(None),
             handed: Mutex::new(Handed::new()),
+            followed: AtomicBool::new(false),
         })
     }
 
@@ -201,6 +207,11 @@ impl Shared {
     /// schedule, if it remembers.
     pub(crate) fn handed_by(&self, sent: Instant) -> Option<Amounts> {
         self.handed().by(sent)
+    }
+
+    /// Whether this process's queue is on the store's positions.
+    pub(crate) fn followed(&self) -> bool {
+        self.followed.load(Ordering::Relaxed)
     }
 
     pub(crate) fn is_healthy(&self) -> bool {
@@ -361,9 +372,11 @@ impl Shared {
         if cache.followed {
             return None;
         }
-        cache.followed = true;
         let read = cache.read.as_ref()?;
-        Some((read.state.clone(), read.now()))
+        let followed = (read.state.clone(), read.now());
+        cache.followed = true;
+        self.followed.store(true, Ordering::Relaxed);
+        Some(followed)
     }
 
     /// `at` (this process's clock, `now` being now) on the store's clock, as
@@ -482,6 +495,10 @@ impl Member for Shared {
                     .per_dimension()
                     .map(|l| l.to_string()),
             );
+            match seed.next {
+                Some(next) => args.extend(nums(next)),
+                None => args.extend([String::new(), String::new(), String::new(), String::new()]),
+            }
             match self.link.run_here(self.call("seed", args)).await {
                 Some(value) => self.take(value).is_some(),
                 None => {
@@ -803,6 +820,8 @@ mod tests {
             probing: bool,
             busy_ms: Option<u64>,
             clear: Option<StateLimits>,
+            /// Where the process's queue ends on the store's positions.
+            next: Option<[u32; DIMENSIONS]>,
         },
         Clear {
             limits: StateLimits,
@@ -870,9 +889,10 @@ mod tests {
                 any::<bool>(),
                 proptest::option::of(0..10_000u64),
                 proptest::option::weighted(0.2, seed_limits()),
+                proptest::option::of([0..300u32, 0..200_000u32, 0..100_000u32, 0..100_000u32]),
             )
-                .prop_map(|(limits, learned, cool_ms, probing, busy_ms, clear)| Op::Seed {
-                    limits, learned, cool_ms, probing, busy_ms, clear,
+                .prop_map(|(limits, learned, cool_ms, probing, busy_ms, clear, next)| Op::Seed {
+                    limits, learned, cool_ms, probing, busy_ms, clear, next,
                 }),
             1 => seed_limits().prop_map(|limits| Op::Clear { limits }),
             1 => Just(Op::Expire),
@@ -1080,7 +1100,7 @@ mod tests {
                         }
                         None => Vec::new(),
                     },
-                    Op::Seed { limits, learned, cool_ms, probing, busy_ms, clear } => {
+                    Op::Seed { limits, learned, cool_ms, probing, busy_ms, clear, next } => {
                         if let Some(clear) = clear {
                             rust.clear(t, *clear);
                             successes = 0;
@@ -1091,6 +1111,7 @@ mod tests {
                             cool: cool_ms.map(ms),
                             probing: *probing,
                             busy: busy_ms.map(ms),
+                            next: next.map(|n| n.map(f64::from)),
                         });
                         let bit = |b: bool| if b { "1".to_string() } else { "0".to_string() };
                         let mut args = vec!["seed".to_string()];
@@ -1103,6 +1124,10 @@ mod tests {
                             bit(clear.is_some()),
                         ]);
                         args.extend(clear.unwrap_or_default().map(|l| l.to_string()));
+                        args.extend(match next {
+                            Some(next) => next.map(|n| n.to_string()),
+                            None => [(); DIMENSIONS].map(|()| String::new()),
+                        });
                         args
                     }
                     Op::Clear { limits } => {

@@ -123,6 +123,10 @@ pub(crate) struct Seed {
     /// How long this process's own queue still runs: the store's schedule
     /// starts after it.
     pub(crate) busy: Option<Duration>,
+    /// Where this process's queue ends, when it is on the store's positions
+    /// (it went on from the store's state while Redis was away): the store
+    /// hands out none below.
+    pub(crate) next: Option<Amounts>,
 }
 
 /// One dimension's bucket. See the module's docs.
@@ -499,6 +503,12 @@ impl<T: Time> State<T> {
         })
     }
 
+    /// The positions the next call takes.
+    #[cfg(feature = "redis")]
+    pub(crate) fn next_positions(&self) -> Amounts {
+        [0, 1, 2, 3].map(|d| self.buckets[d].next)
+    }
+
     /// When a call arriving at `now` costing one request would get its turn.
     pub(crate) fn next_turn(&self, now: T) -> T {
         if self.is_idle(now) {
@@ -685,6 +695,11 @@ impl<T: Time> State<T> {
         }
         if let Some(busy) = seed.busy {
             self.push_back(now, busy);
+        }
+        if let Some(next) = seed.next {
+            for (bucket, next) in self.buckets.iter_mut().zip(next) {
+                bucket.next = bucket.next.max(next);
+            }
         }
     }
 
