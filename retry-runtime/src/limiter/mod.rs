@@ -543,7 +543,7 @@ impl RateLimiter {
         match state.reserve(now, latest, cost, successes) {
             Ok((ticket, Check::WaitUntil(at))) => Reserve::Ticket(ticket, at, latest),
             Ok((ticket, Check::Go)) => {
-                self.handed().push(now, &ticket, cost);
+                self.hand(now, &ticket, cost);
                 #[cfg(feature = "metrics")]
                 crate::metrics::limiter_wait(Duration::ZERO);
                 Reserve::Go(Turn {
@@ -561,7 +561,7 @@ impl RateLimiter {
         let check = state.check(ticket, cost, now, latest);
         if check == Check::Go {
             state.granted(now, ticket, cost);
-            self.handed().push(now, ticket, cost);
+            self.hand(now, ticket, cost);
         }
         check
     }
@@ -623,6 +623,18 @@ impl RateLimiter {
             next: shared.followed().then(|| state.next_positions()),
         });
         true
+    }
+
+    /// The call at `ticket` was handed its turn at `now`. On the store's
+    /// positions (this process went on from the store's state while Redis
+    /// was away), the store's log learns it too: the answers it is sent
+    /// then re-anchor the fleet's schedule where these turns went.
+    fn hand(&self, now: Instant, ticket: &Ticket, cost: &Amounts) {
+        self.handed().push(now, ticket, cost);
+        #[cfg(feature = "redis")]
+        if let Some(shared) = self.shared.get().filter(|shared| shared.followed()) {
+            shared.handed().push(now, ticket, cost);
+        }
     }
 
     /// Taken under the state's lock, never the other way round.

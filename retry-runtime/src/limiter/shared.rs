@@ -197,7 +197,7 @@ impl Shared {
         })
     }
 
-    fn handed(&self) -> MutexGuard<'_, Handed> {
+    pub(crate) fn handed(&self) -> MutexGuard<'_, Handed> {
         self.handed
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
