@@ -653,7 +653,11 @@ impl RateLimiter {
                 .unwrap_or(now),
         };
         let paid = state.paid(now);
-        state.follow(now, &store, clock);
+        // This process's callers hold (about) every place queued: no other
+        // process keeps a copy of this queue.
+        let waiting = f64::from(self.waiting.load(Ordering::Relaxed));
+        let alone = waiting + 1.0 >= store.queued(store_now);
+        state.follow(now, &store, clock, alone);
         // The turns handed out lately, at their places in that queue.
         *self.handed() = shared.handed().clone();
         self.settle(&state, now);

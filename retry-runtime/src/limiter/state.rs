@@ -349,6 +349,11 @@ pub(crate) struct State<T> {
     /// The first and the last of the latest run of turns handed out less
     /// than [`RUN`] apart.
     grants: Option<(T, T)>,
+    /// No climb before this: the state follows a fleet's queue, as last read
+    /// from a store that stopped answering, whose other processes keep their
+    /// places by their own copies — copies that cannot see this one climb,
+    /// and whose turns it would then run into. This process's alone.
+    climb_held_until: Option<T>,
 }
 
 /// The limits per minute a limiter starts from, per dimension (`0`: unknown).
@@ -379,6 +384,7 @@ impl<T: Time> State<T> {
             heard: false,
             contact: None,
             grants: None,
+            climb_held_until: None,
         }
     }
 
@@ -507,6 +513,16 @@ impl<T: Time> State<T> {
     #[cfg(feature = "redis")]
     pub(crate) fn next_positions(&self) -> Amounts {
         [0, 1, 2, 3].map(|d| self.buckets[d].next)
+    }
+
+    /// How many requests are queued and not yet paid at `now`.
+    #[cfg(feature = "redis")]
+    pub(crate) fn queued(&self, now: T) -> f64 {
+        let bucket = &self.buckets[REQUESTS];
+        match self.pace(REQUESTS) {
+            Some(rate) => (bucket.next - bucket.reach(now, rate)).max(0.0),
+            None => 0.0,
+        }
     }
 
     /// When a call arriving at `now` costing one request would get its turn.
@@ -708,9 +724,16 @@ impl<T: Time> State<T> {
     /// process's places in it, the rate and its climb, the buckets. Kept from
     /// this state: what the read may not carry yet — a limit, a longer
     /// cool-down, a probe — and the success samples, which count this
-    /// process's successes, not the fleet's.
+    /// process's successes, not the fleet's. Unless the queue is this
+    /// process's `alone`, the rate does not climb until it has run.
     #[cfg(feature = "redis")]
-    pub(crate) fn follow<U: Time>(&mut self, now: T, store: &State<U>, clock: impl Fn(U) -> T) {
+    pub(crate) fn follow<U: Time>(
+        &mut self,
+        now: T,
+        store: &State<U>,
+        clock: impl Fn(U) -> T,
+        alone: bool,
+    ) {
         let time = |t: Option<U>| t.map(&clock);
         let bucket = |b: &Bucket<U>| Bucket {
             limit: b.limit,
@@ -741,8 +764,12 @@ impl<T: Time> State<T> {
                 grants: store
                     .grants
                     .map(|(first, last)| (clock(first), clock(last))),
+                climb_held_until: None,
             },
         );
+        if !alone {
+            self.climb_held_until = Some(self.next_turn(now));
+        }
         self.samples = mine.samples;
         for d in 0..DIMENSIONS {
             if let (None, Some(limit)) = (self.buckets[d].limit, mine.buckets[d].limit) {
@@ -998,6 +1025,9 @@ impl<T: Time> State<T> {
     /// the wave that was throttled: what the server admitted of that wave is a
     /// floor under the rate it can take, so the episode's maximum rises to it.
     fn admitted_in_episode(&mut self, now: T, sent: Option<T>, successes: u64) {
+        if self.climb_held(now) {
+            return;
+        }
         let (Some(decrease), Some(_)) = (self.last_decrease, self.last_throttle) else {
             return;
         };
@@ -1017,6 +1047,9 @@ impl<T: Time> State<T> {
     /// `K = ∛(W_max·(1 − β)/C)`, so the rate is back at `W_max` after `K` seconds
     /// and probes beyond it after that.
     fn climb(&mut self, now: T) {
+        if self.climb_held(now) {
+            return;
+        }
         let (Some(throttled), Some(rate)) = (self.last_throttle, self.rate) else {
             return;
         };
@@ -1026,6 +1059,10 @@ impl<T: Time> State<T> {
         if cubic.is_finite() && cubic > rate {
             self.set_rate(now, cubic);
         }
+    }
+
+    fn climb_held(&self, now: T) -> bool {
+        self.climb_held_until.is_some_and(|until| now < until)
     }
 
     /// Successes per second over the last second or more.
@@ -1080,6 +1117,7 @@ impl State<super::time::Micros> {
             heard: field("hrd").is_some(),
             contact: time("ctc"),
             grants: time("gfst").zip(time("glst")),
+            climb_held_until: None,
         }
     }
 }
