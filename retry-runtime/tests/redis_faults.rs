@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis_server::RedisServer;
-use retry_runtime::{ErrorClass, RateLimiter, RetryBudget, Store};
+use retry_runtime::{ErrorClass, RateLimiter, RetryBudget, Store, Turn};
 
 /// The bound on a Redis call, plus scheduling slack on a loaded 2-core machine.
 const BOUND_AND_SLACK: Duration = Duration::from_millis(400);
@@ -221,6 +221,49 @@ async fn the_rate_climbs_on_through_a_stall() {
     assert!(last < ms(6000), "the pace froze at the stall: {last:?}");
     // And never past the limit: 100 turns at 20 a second take 5 s.
     assert!(last > ms(4900), "{times:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_during_a_stall_moves_no_turn_onto_another_processes() {
+    let server = RedisServer::start();
+    // 600 a minute across both, paced at 9.5 a second: ~105 ms apart.
+    let a = shared(RateLimiter::per_minute(600), &server, "refused").await;
+    let b = shared(RateLimiter::per_minute(600), &server, "refused").await;
+    let start = Instant::now();
+    let mut calls = Vec::new();
+    for i in 0..16 {
+        let limiter = if i % 2 == 0 { a.clone() } else { b.clone() };
+        calls.push(tokio::spawn(async move {
+            limiter.turn(ms(5000)).await.unwrap();
+            (i % 2 == 0, start.elapsed())
+        }));
+        tokio::time::sleep(ms(2)).await;
+    }
+    tokio::time::sleep(ms(150)).await;
+    server.stop();
+    tokio::time::sleep(ms(500)).await;
+    assert_eq!(a.snapshot().store, Store::Degraded);
+    // A 429 with `retry-after: 1` to one of a's calls. Alone, a would hold
+    // its callers a second and then send them where b's turns are.
+    a.failed(Turn::UNPACED, ErrorClass::RateLimit, Some(ms(1000)));
+    let mut times = Vec::new();
+    for call in calls {
+        times.push(call.await.unwrap());
+    }
+    server.resume();
+    times.sort_by_key(|(_, at)| *at);
+    let close = times
+        .windows(2)
+        .filter(|w| w[1].1 - w[0].1 < ms(80))
+        .count();
+    assert!(close <= 1, "turns of both processes together: {times:?}");
+    let of_a: Vec<Duration> = times
+        .iter()
+        .filter(|(a, _)| *a)
+        .map(|(_, at)| *at)
+        .collect();
+    let widest = of_a.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+    assert!(widest < ms(500), "a's turns held: {of_a:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -349,11 +349,14 @@ pub(crate) struct State<T> {
     /// The first and the last of the latest run of turns handed out less
     /// than [`RUN`] apart.
     grants: Option<(T, T)>,
-    /// No climb before this: the state follows a fleet's queue, as last read
-    /// from a store that stopped answering, whose other processes keep their
-    /// places by their own copies — copies that cannot see this one climb,
-    /// and whose turns it would then run into. This process's alone.
-    climb_held_until: Option<T>,
+    /// The schedule is kept as it is until then: the state follows a fleet's
+    /// queue, as last read from a store that stopped answering, whose other
+    /// processes keep their places by their own copies of it. Their copies
+    /// cannot see this one climb, cool down or re-anchor, and every turn it
+    /// moved would land on one of theirs — at 95% of a limit, on a turn
+    /// already taken. So no climb, no cool-down, no re-anchoring until that
+    /// queue has run; a refused caller still waits out its own hint.
+    kept_until: Option<T>,
 }
 
 /// The limits per minute a limiter starts from, per dimension (`0`: unknown).
@@ -384,7 +387,7 @@ impl<T: Time> State<T> {
             heard: false,
             contact: None,
             grants: None,
-            climb_held_until: None,
+            kept_until: None,
         }
     }
 
@@ -665,6 +668,9 @@ impl<T: Time> State<T> {
     /// A wait longer than [`LONGEST_COOL_DOWN`] closes the key that long and
     /// then lets one probe through per span, until one succeeds.
     pub(crate) fn cool_down(&mut self, now: T, wait: Duration) {
+        if self.kept(now) {
+            return;
+        }
         if wait > LONGEST_COOL_DOWN && self.probe_since.is_none() {
             // Re-anchored at the old pace before the probe's takes over.
             self.rebase(REQUESTS, now);
@@ -725,7 +731,8 @@ impl<T: Time> State<T> {
     /// this state: what the read may not carry yet — a limit, a longer
     /// cool-down, a probe — and the success samples, which count this
     /// process's successes, not the fleet's. Unless the queue is this
-    /// process's `alone`, the rate does not climb until it has run.
+    /// process's `alone`, the schedule is kept as it is until it has run
+    /// (see `kept_until`).
     #[cfg(feature = "redis")]
     pub(crate) fn follow<U: Time>(
         &mut self,
@@ -764,12 +771,9 @@ impl<T: Time> State<T> {
                 grants: store
                     .grants
                     .map(|(first, last)| (clock(first), clock(last))),
-                climb_held_until: None,
+                kept_until: None,
             },
         );
-        if !alone {
-            self.climb_held_until = Some(self.next_turn(now));
-        }
         self.samples = mine.samples;
         for d in 0..DIMENSIONS {
             if let (None, Some(limit)) = (self.buckets[d].limit, mine.buckets[d].limit) {
@@ -782,6 +786,9 @@ impl<T: Time> State<T> {
         }
         if let Some(until) = mine.cool_down_until.filter(|until| *until > now) {
             self.cool_down(now, until.saturating_duration_since(now));
+        }
+        if !alone {
+            self.kept_until = Some(self.next_turn(now));
         }
     }
 
@@ -897,6 +904,9 @@ impl<T: Time> State<T> {
     /// it tells nothing to pace by (a reset, if any, is a cool-down).
     pub(crate) fn resync(&mut self, d: usize, now: T, at: T, remaining: u64, handed: Option<f64>) {
         self.hear(now);
+        if self.kept(now) {
+            return;
+        }
         // A limiter that began blind (first contact) takes its buckets'
         // first words whatever they say: how a minute's bucket is learned.
         // One seeded with its limits paced its first burst on them, and the
@@ -986,6 +996,9 @@ impl<T: Time> State<T> {
     /// one), or the floor — so that the callers released after the cool-down
     /// go out spread, not together, and successes climb it from there.
     fn decrease(&mut self, now: T, successes: u64, hint: Option<Duration>, cost: &Amounts) {
+        if self.kept(now) {
+            return;
+        }
         let current = self
             .rate
             .unwrap_or_else(|| self.admitted_rate(now, successes));
@@ -1025,7 +1038,7 @@ impl<T: Time> State<T> {
     /// the wave that was throttled: what the server admitted of that wave is a
     /// floor under the rate it can take, so the episode's maximum rises to it.
     fn admitted_in_episode(&mut self, now: T, sent: Option<T>, successes: u64) {
-        if self.climb_held(now) {
+        if self.kept(now) {
             return;
         }
         let (Some(decrease), Some(_)) = (self.last_decrease, self.last_throttle) else {
@@ -1047,7 +1060,7 @@ impl<T: Time> State<T> {
     /// `K = ∛(W_max·(1 − β)/C)`, so the rate is back at `W_max` after `K` seconds
     /// and probes beyond it after that.
     fn climb(&mut self, now: T) {
-        if self.climb_held(now) {
+        if self.kept(now) {
             return;
         }
         let (Some(throttled), Some(rate)) = (self.last_throttle, self.rate) else {
@@ -1061,8 +1074,9 @@ impl<T: Time> State<T> {
         }
     }
 
-    fn climb_held(&self, now: T) -> bool {
-        self.climb_held_until.is_some_and(|until| now < until)
+    /// Whether the schedule is kept as it is (see `kept_until`).
+    fn kept(&self, now: T) -> bool {
+        self.kept_until.is_some_and(|until| now < until)
     }
 
     /// Successes per second over the last second or more.
@@ -1117,7 +1131,7 @@ impl State<super::time::Micros> {
             heard: field("hrd").is_some(),
             contact: time("ctc"),
             grants: time("gfst").zip(time("glst")),
-            climb_held_until: None,
+            kept_until: None,
         }
     }
 }
