@@ -640,13 +640,15 @@ elseif op == 'seed' then
   -- still runs, which the store's schedule starts after; ARGV[11]: 1 to clear
   -- first, with ARGV[12..15] the limits given at construction; ARGV[16..19]:
   -- where this process's queue ends when it is on the store's positions (it
-  -- went on from the store's state while Redis was away), or "".
+  -- went on from the store's state while Redis was away), or "", and
+  -- ARGV[20..23] where the turns it handed out there end.
   if ARGV[11] == '1' then clear(s, now, four(12, 0)) end
   seed(s, now, four(3, nil), ARGV[7] == '1', opt(8), ARGV[9] == '1')
   push_back(s, now, opt(10))
-  local nxt = four(16, nil)
+  local nxt, gon = four(16, nil), four(20, nil)
   for d = 1, 4 do
     if nxt[d] and nxt[d] > s.b[d].nxt then s.b[d].nxt = nxt[d] end
+    if gon[d] and gon[d] > s.b[d].gon then s.b[d].gon = gon[d] end
   end
   save(s, now)
   return reply(s, 'ok', nil, now, now)

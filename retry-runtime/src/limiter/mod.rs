@@ -620,20 +620,27 @@ impl RateLimiter {
             busy_until: (!shared.followed())
                 .then(|| at(state.next_turn(now)))
                 .flatten(),
-            next: shared.followed().then(|| state.next_positions()),
+            positions: shared.followed().then(|| state.positions()),
         });
         true
     }
 
     /// The call at `ticket` was handed its turn at `now`. On the store's
     /// positions (this process went on from the store's state while Redis
-    /// was away), the store's log learns it too: the answers it is sent
-    /// then re-anchor the fleet's schedule where these turns went.
+    /// was away), the store learns it too — its log, and the store itself
+    /// once it answers again (else the reconnect's seed carries it) — so that
+    /// answers re-anchor the fleet's schedule where these turns went.
     fn hand(&self, now: Instant, ticket: &Ticket, cost: &Amounts) {
         self.handed().push(now, ticket, cost);
         #[cfg(feature = "redis")]
         if let Some(shared) = self.shared.get().filter(|shared| shared.followed()) {
             shared.handed().push(now, ticket, cost);
+            if shared.is_healthy() {
+                shared.send(shared::Update::Granted {
+                    ticket: *ticket,
+                    cost: *cost,
+                });
+            }
         }
     }
 

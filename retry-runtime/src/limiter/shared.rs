@@ -86,7 +86,7 @@ pub(crate) struct SeedAt {
     pub(crate) cool_until: Option<SystemTime>,
     pub(crate) probing: bool,
     pub(crate) busy_until: Option<SystemTime>,
-    pub(crate) next: Option<Amounts>,
+    pub(crate) positions: Option<(Amounts, Amounts)>,
 }
 
 impl SeedAt {
@@ -98,7 +98,8 @@ impl SeedAt {
             cool: left(self.cool_until),
             probing: self.probing,
             busy: left(self.busy_until),
-            next: self.next,
+            next: self.positions.map(|(next, _)| next),
+            gone: self.positions.map(|(_, gone)| gone),
         }
     }
 }
@@ -495,9 +496,11 @@ impl Member for Shared {
                     .per_dimension()
                     .map(|l| l.to_string()),
             );
-            match seed.next {
-                Some(next) => args.extend(nums(next)),
-                None => args.extend([String::new(), String::new(), String::new(), String::new()]),
+            for positions in [seed.next, seed.gone] {
+                match positions {
+                    Some(positions) => args.extend(nums(positions)),
+                    None => args.extend([(); DIMENSIONS].map(|()| String::new())),
+                }
             }
             match self.link.run_here(self.call("seed", args)).await {
                 Some(value) => self.take(value).is_some(),
@@ -824,8 +827,10 @@ mod tests {
             probing: bool,
             busy_ms: Option<u64>,
             clear: Option<StateLimits>,
-            /// Where the process's queue ends on the store's positions.
+            /// Where the process's queue ends on the store's positions, and
+            /// where its turns handed out end.
             next: Option<[u32; DIMENSIONS]>,
+            gone: Option<[u32; DIMENSIONS]>,
         },
         Clear {
             limits: StateLimits,
@@ -893,10 +898,12 @@ mod tests {
                 any::<bool>(),
                 proptest::option::of(0..10_000u64),
                 proptest::option::weighted(0.2, seed_limits()),
-                proptest::option::of([0..300u32, 0..200_000u32, 0..100_000u32, 0..100_000u32]),
+                proptest::option::of(([0..300u32, 0..200_000u32, 0..100_000u32, 0..100_000u32], [0..300u32, 0..200_000u32, 0..100_000u32, 0..100_000u32])),
             )
-                .prop_map(|(limits, learned, cool_ms, probing, busy_ms, clear, next)| Op::Seed {
-                    limits, learned, cool_ms, probing, busy_ms, clear, next,
+                .prop_map(|(limits, learned, cool_ms, probing, busy_ms, clear, positions)| Op::Seed {
+                    limits, learned, cool_ms, probing, busy_ms, clear,
+                    next: positions.map(|(next, _)| next),
+                    gone: positions.map(|(_, gone)| gone),
                 }),
             1 => seed_limits().prop_map(|limits| Op::Clear { limits }),
             1 => Just(Op::Expire),
@@ -1104,7 +1111,7 @@ mod tests {
                         }
                         None => Vec::new(),
                     },
-                    Op::Seed { limits, learned, cool_ms, probing, busy_ms, clear, next } => {
+                    Op::Seed { limits, learned, cool_ms, probing, busy_ms, clear, next, gone } => {
                         if let Some(clear) = clear {
                             rust.clear(t, *clear);
                             successes = 0;
@@ -1116,6 +1123,7 @@ mod tests {
                             probing: *probing,
                             busy: busy_ms.map(ms),
                             next: next.map(|n| n.map(f64::from)),
+                            gone: gone.map(|g| g.map(f64::from)),
                         });
                         let bit = |b: bool| if b { "1".to_string() } else { "0".to_string() };
                         let mut args = vec!["seed".to_string()];
@@ -1128,10 +1136,12 @@ mod tests {
                             bit(clear.is_some()),
                         ]);
                         args.extend(clear.unwrap_or_default().map(|l| l.to_string()));
-                        args.extend(match next {
-                            Some(next) => next.map(|n| n.to_string()),
-                            None => [(); DIMENSIONS].map(|()| String::new()),
-                        });
+                        for positions in [next, gone] {
+                            args.extend(match positions {
+                                Some(positions) => positions.map(|n| n.to_string()),
+                                None => [(); DIMENSIONS].map(|()| String::new()),
+                            });
+                        }
                         args
                     }
                     Op::Clear { limits } => {

@@ -127,6 +127,9 @@ pub(crate) struct Seed {
     /// (it went on from the store's state while Redis was away): the store
     /// hands out none below.
     pub(crate) next: Option<Amounts>,
+    /// Where the turns it handed out on those positions end: what the
+    /// server can have counted, which the store's bucket may pay up to.
+    pub(crate) gone: Option<Amounts>,
 }
 
 /// One dimension's bucket. See the module's docs.
@@ -512,10 +515,14 @@ impl<T: Time> State<T> {
         })
     }
 
-    /// The positions the next call takes.
+    /// The positions the next call takes, and where the calls handed their
+    /// turn end.
     #[cfg(feature = "redis")]
-    pub(crate) fn next_positions(&self) -> Amounts {
-        [0, 1, 2, 3].map(|d| self.buckets[d].next)
+    pub(crate) fn positions(&self) -> (Amounts, Amounts) {
+        (
+            [0, 1, 2, 3].map(|d| self.buckets[d].next),
+            [0, 1, 2, 3].map(|d| self.buckets[d].gone),
+        )
     }
 
     /// How many requests are queued and not yet paid at `now`.
@@ -721,6 +728,11 @@ impl<T: Time> State<T> {
         if let Some(next) = seed.next {
             for (bucket, next) in self.buckets.iter_mut().zip(next) {
                 bucket.next = bucket.next.max(next);
+            }
+        }
+        if let Some(gone) = seed.gone {
+            for (bucket, gone) in self.buckets.iter_mut().zip(gone) {
+                bucket.gone = bucket.gone.max(gone);
             }
         }
     }
