@@ -27,7 +27,7 @@ local FIRST_CONTACT_PACE = 50
 local FIRST_CONTACT_LONGEST = 5000000
 local RUN = 100000
 local DIMS = {'r', 't', 'i', 'o'}
-local BUCKET = {'lim', 'cap', 'org', 'pos', 'lvl', 'nxt', 'gon', 'syn', 'dec'}
+local BUCKET = {'lim', 'cap', 'org', 'pos', 'lvl', 'nxt', 'gon', 'syn', 'dec', 'tol'}
 
 local function now_us()
   if ARGV[2] ~= '' then return tonumber(ARGV[2]) end
@@ -157,6 +157,7 @@ end
 
 local function bresync(b, now, at, rate, remaining, only_lower, handed)
   b.cap = math.max(b.cap, remaining)
+  if b.tol == nil or at > b.tol then b.tol = at end
   if b.syn ~= nil and b.syn > at then return end
   local most = math.min(b.gon, b.nxt)
   local least
@@ -294,6 +295,20 @@ local function set_rate(s, now, rate)
   local started = pace(s, 1) == nil
   s.rate = rate
   if started then start_pacing(s, 1, now) end
+end
+
+-- What of a refused call's hint holds every caller: a hint in whole seconds
+-- is a reset rounded up by up to a second, and with news as new as the call
+-- on a known limit, that bucket paces the next turn (state.rs).
+local function holds_everyone(s, hint, sent)
+  if sent == nil or hint % 1000000 ~= 0 then return hint end
+  for d = 1, 4 do
+    local b = s.b[d]
+    if b.lim ~= nil and b.tol ~= nil and b.tol >= sent then
+      return math.max(hint - 1000000, 0)
+    end
+  end
+  return hint
 end
 
 local function cool_down(s, now, wait)
@@ -596,7 +611,8 @@ elseif op == 'record' then
     refund(s, now, sent, cost)
     if hint then
       if hint <= LONGEST_COOL_DOWN and answers_probe(s, sent) then end_probe(s, now) end
-      cool_down(s, now, hint)
+      local held = holds_everyone(s, hint, sent)
+      if held > 0 then cool_down(s, now, held) end
     end
     local new_episode = s.ldec == nil or (sent ~= nil and sent > s.ldec)
     if new_episode then decrease(s, now, hint, cost) end

@@ -804,6 +804,9 @@ mod tests {
             sent_ago_ms: Option<u64>,
             hint_ms: Option<u64>,
             cost: Amounts,
+            /// Sent when the last observed answer was: the refusal whose
+            /// headers were just observed.
+            observed: bool,
         },
         Overloaded {
             hint_ms: u64,
@@ -875,16 +878,21 @@ mod tests {
 
     fn op() -> impl Strategy<Value = Op> {
         let ago = proptest::option::of(0..3_000u64);
-        // Hints up to three minutes: past a minute, they become probes.
-        let hint = 0..180_000u64;
+        // Hints up to three minutes: past a minute, they become probes;
+        // often in whole seconds, as `retry-after` gives them, and short.
+        let hint = prop_oneof![
+            0..180_000u64,
+            (0..180u64).prop_map(|s| s * 1000),
+            (1..4u64).prop_map(|s| s * 1000),
+        ];
         prop_oneof![
             4 => (0..120_000u64, cost(), limits(), proptest::option::of(0..90_000u64))
                 .prop_map(|(max_wait_ms, cost, seed_limits, seed_cool_ms)| Op::Reserve {
                     max_wait_ms, cost, seed_limits, seed_cool_ms,
                 }),
             3 => ago.clone().prop_map(|sent_ago_ms| Op::Success { sent_ago_ms }),
-            2 => (ago.clone(), proptest::option::of(hint.clone()), cost())
-                .prop_map(|(sent_ago_ms, hint_ms, cost)| Op::Throttle { sent_ago_ms, hint_ms, cost }),
+            2 => ((ago.clone(), proptest::option::of(hint.clone()), cost()), any::<bool>())
+                .prop_map(|((sent_ago_ms, hint_ms, cost), observed)| Op::Throttle { sent_ago_ms, hint_ms, cost, observed }),
             1 => hint.clone().prop_map(|hint_ms| Op::Overloaded { hint_ms }),
             1 => Just(Op::Answered),
             1 => (0..4usize).prop_map(|back| Op::Granted { back }),
@@ -993,6 +1001,7 @@ mod tests {
             let mut rust_exists = false;
             let mut successes = 0;
             let mut held: Vec<(Ticket, Amounts)> = Vec::new();
+            let mut last_observed: Option<Micros> = None;
             let mut now = 1_700_000_000_000_000 + start_ms * 1000;
             for (step, (dt_ms, op)) in ops.into_iter().enumerate() {
                 // Mostly small steps; now and then one past a probe's minute.
@@ -1044,13 +1053,17 @@ mod tests {
                         rust.record(t, sent(*sent_ago_ms), &crate::limiter::state::ONE_REQUEST, Outcome::Success, successes);
                         vec!["record".into(), "ok".into(), text(sent(*sent_ago_ms).map(|s| s.0)), String::new()]
                     }
-                    Op::Throttle { sent_ago_ms, hint_ms, cost } => {
+                    Op::Throttle { sent_ago_ms, hint_ms, cost, observed } => {
                         let hint = hint_ms.map(ms);
-                        rust.record(t, sent(*sent_ago_ms), cost, Outcome::Throttle(hint), successes);
+                        let sent = match observed {
+                            true => last_observed.or(sent(*sent_ago_ms)),
+                            false => sent(*sent_ago_ms),
+                        };
+                        rust.record(t, sent, cost, Outcome::Throttle(hint), successes);
                         let mut args = vec![
                             "record".into(),
                             "throttle".into(),
-                            text(sent(*sent_ago_ms).map(|s| s.0)),
+                            text(sent.map(|s| s.0)),
                             text(hint_ms.map(|h| h * 1000)),
                         ];
                         args.extend(nums(*cost));
@@ -1076,6 +1089,7 @@ mod tests {
                     }
                     Op::Observe { sent_ago_ms, reset_ms, quotas, handed } => {
                         let at = sent(*sent_ago_ms).unwrap_or(t);
+                        last_observed = Some(at);
                         for (d, (limit, _)) in quotas.iter().enumerate() {
                             if let Some(limit) = limit {
                                 rust.learn(d, t, *limit);

@@ -156,6 +156,10 @@ pub(crate) struct Bucket<T> {
     /// (its answer took seconds, the schedule moved meanwhile) cannot read
     /// what was paid at its send from the anchor.
     decided: Option<T>,
+    /// The send time of the newest response that said what was left here,
+    /// whether or not it moved the bucket: a refusal sent no later was
+    /// counted by the server's own word.
+    told: Option<T>,
 }
 
 impl<T: Time> Bucket<T> {
@@ -170,6 +174,7 @@ impl<T: Time> Bucket<T> {
             gone: 0.0,
             synced: None,
             decided: None,
+            told: None,
         }
     }
 
@@ -284,6 +289,7 @@ impl<T: Time> Bucket<T> {
         handed: Option<f64>,
     ) {
         self.capacity = self.capacity.max(remaining);
+        self.told = Some(self.told.map_or(at, |told| told.max(at)));
         if self.synced.is_some_and(|synced| synced > at) {
             return;
         }
@@ -764,6 +770,7 @@ impl<T: Time> State<T> {
             gone: b.gone,
             synced: time(b.synced),
             decided: time(b.decided),
+            told: time(b.told),
         };
         let mine = std::mem::replace(
             self,
@@ -965,7 +972,10 @@ impl<T: Time> State<T> {
                         // The server's newer word is a short wait: no more probing.
                         self.end_probe(now);
                     }
-                    self.cool_down(now, hint);
+                    let held = self.holds_everyone(hint, sent);
+                    if !held.is_zero() {
+                        self.cool_down(now, held);
+                    }
                 }
                 let new_episode = match (self.last_decrease, sent) {
                     (None, _) => true,
@@ -977,6 +987,26 @@ impl<T: Time> State<T> {
                     self.decrease(now, successes, hint, cost);
                 }
             }
+        }
+    }
+
+    /// What of a refused call's `hint` holds every caller. A hint in whole
+    /// seconds (`retry-after: 1`) is the server's reset rounded up, by up to
+    /// a second. When an answer at least as new as the refused call told a
+    /// bucket whose limit is known what was left, that bucket paces the next
+    /// turn from the server's own count, and only the hint past its rounding
+    /// holds the others; the refused call still waits the whole hint in its
+    /// retry loop. Without such news, the whole hint holds everyone.
+    fn holds_everyone(&self, hint: Duration, sent: Option<T>) -> Duration {
+        let whole_seconds = hint.as_micros() % 1_000_000 == 0;
+        let news = sent.is_some_and(|sent| {
+            self.buckets.iter().any(|bucket| {
+                bucket.limit.is_some() && bucket.told.is_some_and(|told| told >= sent)
+            })
+        });
+        match whole_seconds && news {
+            true => hint.saturating_sub(Duration::from_secs(1)),
+            false => hint,
         }
     }
 
@@ -1127,6 +1157,7 @@ impl State<super::time::Micros> {
                 gone: field(&named("gon")).unwrap_or(0.0),
                 synced: time(&named("syn")),
                 decided: time(&named("dec")),
+                told: time(&named("tol")),
             }
         };
         State {
@@ -1178,6 +1209,7 @@ impl State<super::time::Micros> {
                 (format!("{d}gon"), Some(bucket.gone)),
                 (format!("{d}syn"), time(bucket.synced)),
                 (format!("{d}dec"), time(bucket.decided)),
+                (format!("{d}tol"), time(bucket.told)),
             ]);
         }
         fields
@@ -1352,6 +1384,40 @@ mod tests {
             state.turn_at(&next, &ONE_REQUEST, t0 + ms(2)),
             t0 + ms(2001) + interval * 2
         );
+    }
+
+    #[test]
+    fn a_refusal_its_answer_counted_holds_the_others_only_past_the_hints_rounding() {
+        let t0 = Instant::now();
+        let far = t0 + Duration::from_secs(60);
+        let refused = |news: bool| {
+            // 1200 a minute: 19 a second, ~53 ms apart.
+            let mut state = State::new([1200, 0, 0, 0]);
+            let tickets: Vec<Ticket> = (0..3)
+                .map(|_| state.reserve(t0, far, &ONE_REQUEST, 0).unwrap().0)
+                .collect();
+            let answered = t0 + ms(5);
+            if news {
+                // The 429's headers: nothing was left when it reached the
+                // server — one more than the schedule had counted.
+                state.resync(REQUESTS, answered, t0, 0, Some(1.0));
+            }
+            state.record(
+                answered,
+                Some(t0),
+                &ONE_REQUEST,
+                Outcome::Throttle(Some(Duration::from_secs(1))),
+                0,
+            );
+            state.turn_at(&tickets[1], &ONE_REQUEST, answered)
+        };
+        // `retry-after: 1` is a reset of tens of ms rounded up: with the
+        // server's count in hand, the next caller goes when the bucket has
+        // paid its request again, not a second later.
+        let next = refused(true);
+        assert!(next < t0 + ms(200), "{:?}", next - t0);
+        // Without it, the whole hint holds everyone.
+        assert!(refused(false) >= t0 + Duration::from_secs(1));
     }
 
     #[test]
