@@ -379,7 +379,16 @@ fn main() {
         "| scenario | policy | ok | requests / success | 429s | completion | vs ideal | p50 | p99 |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
+    // `cargo bench -p ai-retry-benches --bench storm -- e i` runs (e) and (i) only.
+    let wanted: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with('-'))
+        .map(|arg| format!("({arg})"))
+        .collect();
     for scenario in &scenarios {
+        if !wanted.is_empty() && !wanted.iter().any(|w| scenario.name.starts_with(w)) {
+            continue;
+        }
         let ideal = scenario.ideal();
         for &policy in scenario.policies {
             let o = runtime.block_on(run(scenario, policy));
