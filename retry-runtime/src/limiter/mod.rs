@@ -38,7 +38,11 @@ use state::{Amounts, Check, Outcome, REQUESTS, State, Ticket};
 /// 2. **A shared cool-down**: a `RateLimit` or `Overloaded` failure with a server
 ///    hint holds back every caller until the hint has passed (a hint past a
 ///    minute closes the key a minute, then one call a minute probes it); so
-///    does a `remaining: 0` with a reset for a limit not known.
+///    does a `remaining: 0` with a reset for a limit not known. A hint in
+///    whole seconds on a refusal whose own answer told a known limit what was
+///    left is that limit's reset rounded up: the others wait only what the
+///    rounding cannot add, the bucket pacing the next turn from the server's
+///    count; the refused call still waits the whole hint.
 /// 3. **Limits learned**: each limit — requests, tokens, input and output
 ///    tokens — from its `-limit` header (or [`Limits`] at construction), paced
 ///    a margin below it, each response's `-remaining` re-anchoring what is
