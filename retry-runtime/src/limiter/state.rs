@@ -998,7 +998,7 @@ impl<T: Time> State<T> {
     /// holds the others; the refused call still waits the whole hint in its
     /// retry loop. Without such news, the whole hint holds everyone.
     fn holds_everyone(&self, hint: Duration, sent: Option<T>) -> Duration {
-        let whole_seconds = hint.as_micros() % 1_000_000 == 0;
+        let whole_seconds = hint.as_micros().is_multiple_of(1_000_000);
         let news = sent.is_some_and(|sent| {
             self.buckets.iter().any(|bucket| {
                 bucket.limit.is_some() && bucket.told.is_some_and(|told| told >= sent)
