@@ -115,21 +115,12 @@ async fn waiters_of_two_processes_keep_their_places_through_a_stall() {
     // 600 a minute, paced at 9.5 a second across both: ~105 ms apart.
     let a = shared(RateLimiter::per_minute(600), &server, "places").await;
     let b = shared(RateLimiter::per_minute(600), &server, "places").await;
-    let start = Instant::now();
-    let mut calls = Vec::new();
-    for i in 0..10 {
-        let limiter = if i % 2 == 0 { a.clone() } else { b.clone() };
-        calls.push(tokio::spawn(async move {
-            limiter.turn(ms(5000)).await.unwrap();
-            start.elapsed()
-        }));
-        tokio::time::sleep(ms(2)).await;
-    }
+    let calls = turns::spawn_alternating(&a, &b, 10, ms(2)).await;
     tokio::time::sleep(ms(150)).await;
     server.stop();
     let mut times = Vec::new();
     for call in calls {
-        times.push(call.await.unwrap());
+        times.push(call.await.unwrap().1);
     }
     server.resume();
     // Each process went on with the schedule both had agreed on: the pace
@@ -229,16 +220,7 @@ async fn a_refusal_during_a_stall_moves_no_turn_onto_another_processes() {
     // 600 a minute across both, paced at 9.5 a second: ~105 ms apart.
     let a = shared(RateLimiter::per_minute(600), &server, "refused").await;
     let b = shared(RateLimiter::per_minute(600), &server, "refused").await;
-    let start = Instant::now();
-    let mut calls = Vec::new();
-    for i in 0..16 {
-        let limiter = if i % 2 == 0 { a.clone() } else { b.clone() };
-        calls.push(tokio::spawn(async move {
-            limiter.turn(ms(5000)).await.unwrap();
-            (i % 2 == 0, start.elapsed())
-        }));
-        tokio::time::sleep(ms(2)).await;
-    }
+    let calls = turns::spawn_alternating(&a, &b, 16, ms(2)).await;
     tokio::time::sleep(ms(150)).await;
     server.stop();
     tokio::time::sleep(ms(500)).await;
