@@ -33,6 +33,15 @@ async fn shared(limiter: RateLimiter, server: &RedisServer, key: &str) -> Arc<Ra
     Arc::new(limiter)
 }
 
+/// Two processes of a fleet on `key`, 600 a minute: paced at 9.5 a second
+/// across both, ~105 ms apart.
+async fn two_processes(server: &RedisServer, key: &str) -> (Arc<RateLimiter>, Arc<RateLimiter>) {
+    (
+        shared(RateLimiter::per_minute(600), server, key).await,
+        shared(RateLimiter::per_minute(600), server, key).await,
+    )
+}
+
 /// Samples `limiter`'s store every 25 ms for `span`.
 async fn stores_over(limiter: &RateLimiter, span: Duration) -> Vec<Store> {
     let until = Instant::now() + span;
@@ -112,9 +121,7 @@ async fn a_stall_costs_one_bound_and_no_turn_comes_past_its_callers_bound() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiters_of_two_processes_keep_their_places_through_a_stall() {
     let server = RedisServer::start();
-    // 600 a minute, paced at 9.5 a second across both: ~105 ms apart.
-    let a = shared(RateLimiter::per_minute(600), &server, "places").await;
-    let b = shared(RateLimiter::per_minute(600), &server, "places").await;
+    let (a, b) = two_processes(&server, "places").await;
     let calls = turns::spawn_alternating(&a, &b, 10, ms(2)).await;
     tokio::time::sleep(ms(150)).await;
     server.stop();
@@ -217,9 +224,7 @@ async fn the_rate_climbs_on_through_a_stall() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusal_during_a_stall_moves_no_turn_onto_another_processes() {
     let server = RedisServer::start();
-    // 600 a minute across both, paced at 9.5 a second: ~105 ms apart.
-    let a = shared(RateLimiter::per_minute(600), &server, "refused").await;
-    let b = shared(RateLimiter::per_minute(600), &server, "refused").await;
+    let (a, b) = two_processes(&server, "refused").await;
     let calls = turns::spawn_alternating(&a, &b, 16, ms(2)).await;
     tokio::time::sleep(ms(150)).await;
     server.stop();
