@@ -662,7 +662,8 @@ impl RateLimiter {
         let alone = waiting + 1.0 >= store.queued(store_now);
         state.follow(now, &store, clock, alone);
         // The turns handed out lately, at their places in that queue.
-        *self.handed() = shared.handed().clone();
+        let handed = shared.handed().clone();
+        *self.handed() = handed;
         self.settle(&state, now);
         self.wake_if_sooner(&state, paid, now);
     }
