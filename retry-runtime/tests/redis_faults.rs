@@ -254,6 +254,31 @@ async fn a_refusal_during_a_stall_moves_no_turn_onto_another_processes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn positions_of_a_key_that_is_gone_are_not_written_into_its_successor() {
+    let mut server = RedisServer::start();
+    let limiter = shared(RateLimiter::per_minute(1200), &server, "successor").await;
+    let queued = callers(&limiter, 60, false, Instant::now());
+    tokio::time::sleep(ms(300)).await;
+    server.stop();
+    tokio::time::sleep(ms(600)).await;
+    // Degraded, and going on at the places of the key's 60 positions.
+    assert_eq!(limiter.snapshot().store, Store::Degraded);
+    // Restarted empty: a new key, whose positions start at 0.
+    server.restart();
+    until_shared(|| limiter.snapshot().store == Store::Shared, ms(3000)).await;
+    let next = server
+        .hget("ai-retry:limiter:successor", "rnxt")
+        .map_or(0.0, |next| next.parse::<f64>().unwrap());
+    assert!(
+        next < 10.0,
+        "the old key's positions in the new one: {next}"
+    );
+    // The limit came back with the seed, and the queue ran to its end.
+    assert!(server.hget("ai-retry:limiter:successor", "rlim").is_some());
+    assert_eq!(sorted(queued).await.len(), 60);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_that_answers_ping_but_refuses_scripts_does_not_flap() {
     let server = RedisServer::start();
     let limiter = shared(RateLimiter::new(), &server, "flap").await;

@@ -27,7 +27,7 @@ local FIRST_CONTACT_PACE = 50
 local FIRST_CONTACT_LONGEST = 5000000
 local RUN = 100000
 local DIMS = {'r', 't', 'i', 'o'}
-local BUCKET = {'lim', 'cap', 'org', 'pos', 'lvl', 'nxt', 'gon', 'syn', 'dec', 'tol'}
+local BUCKET = {'lim', 'cap', 'org', 'pos', 'lvl', 'nxt', 'gon', 'syn', 'dec', 'tol', 'tlf'}
 
 local function now_us()
   if ARGV[2] ~= '' then return tonumber(ARGV[2]) end
@@ -36,7 +36,7 @@ local function now_us()
 end
 
 local NUMBERS = {'rate', 'ceiling', 'cool', 'probe', 'ldec', 'lmax', 'lthr', 'episodes', 'succ',
-  's0t', 's0c', 's1t', 's1c', 'hrd', 'ctc', 'gfst', 'glst'}
+  's0t', 's0c', 's1t', 's1c', 'hrd', 'ctc', 'gfst', 'glst', 'epoch'}
 for _, d in ipairs(DIMS) do
   for _, f in ipairs(BUCKET) do table.insert(NUMBERS, d .. f) end
 end
@@ -157,7 +157,10 @@ end
 
 local function bresync(b, now, at, rate, remaining, only_lower, handed)
   b.cap = math.max(b.cap, remaining)
-  if b.tol == nil or at > b.tol then b.tol = at end
+  if b.tol == nil or at >= b.tol then
+    b.tol = at
+    b.tlf = remaining
+  end
   if b.syn ~= nil and b.syn > at then return end
   local most = math.min(b.gon, b.nxt)
   local least
@@ -300,11 +303,11 @@ end
 -- What of a refused call's hint holds every caller: a hint in whole seconds
 -- is a reset rounded up by up to a second, and with news as new as the call
 -- on a known limit, that bucket paces the next turn (state.rs).
-local function holds_everyone(s, hint, sent)
-  if sent == nil or hint % 1000000 ~= 0 then return hint end
+local function holds_everyone(s, hint, sent, cost)
+  if sent == nil or hint % 1000000 ~= 0 or hint > LONGEST_COOL_DOWN then return hint end
   for d = 1, 4 do
     local b = s.b[d]
-    if b.lim ~= nil and b.tol ~= nil and b.tol >= sent then
+    if b.lim ~= nil and cost[d] > 0 and (b.tlf or 0) < cost[d] and b.tol ~= nil and b.tol >= sent then
       return math.max(hint - 1000000, 0)
     end
   end
@@ -393,7 +396,9 @@ local function clear(s, now, limits)
   local first = math.floor(s.b[1].pos)
   local nxt, gon = {}, {}
   for d = 1, 4 do nxt[d], gon[d] = s.b[d].nxt, s.b[d].gon end
+  local epoch = s.epoch
   for _, name in ipairs(NUMBERS) do s[name] = nil end
+  s.epoch = epoch
   s.lmax, s.episodes, s.succ = 0, 0, 0
   for d = 1, 4 do
     s.b[d] = {cap = 0, pos = 0, lvl = 0, nxt = nxt[d], gon = gon[d]}
@@ -539,6 +544,9 @@ end
 local op = ARGV[1]
 local now = now_us()
 local s, existed = load()
+-- When this key's positions began: a process's positions of an older key
+-- (expired, flushed, a restarted Redis) mean nothing here.
+if not existed then s.epoch = now end
 
 if op == 'read' then
   return reply(s, 'read', nil, now, now)
@@ -611,7 +619,7 @@ elseif op == 'record' then
     refund(s, now, sent, cost)
     if hint then
       if hint <= LONGEST_COOL_DOWN and answers_probe(s, sent) then end_probe(s, now) end
-      local held = holds_everyone(s, hint, sent)
+      local held = holds_everyone(s, hint, sent, cost)
       if held > 0 then cool_down(s, now, held) end
     end
     local new_episode = s.ldec == nil or (sent ~= nil and sent > s.ldec)
@@ -657,11 +665,13 @@ elseif op == 'seed' then
   -- first, with ARGV[12..15] the limits given at construction; ARGV[16..19]:
   -- where this process's queue ends when it is on the store's positions (it
   -- went on from the store's state while Redis was away), or "", and
-  -- ARGV[20..23] where the turns it handed out there end.
+  -- ARGV[20..23] where the turns it handed out there end; ARGV[24]: the epoch
+  -- of the key they are positions of, taken only if it is this key's.
   if ARGV[11] == '1' then clear(s, now, four(12, 0)) end
   seed(s, now, four(3, nil), ARGV[7] == '1', opt(8), ARGV[9] == '1')
   push_back(s, now, opt(10))
   local nxt, gon = four(16, nil), four(20, nil)
+  if not existed or s.epoch ~= opt(24) then nxt, gon = {}, {} end
   for d = 1, 4 do
     if nxt[d] and nxt[d] > s.b[d].nxt then s.b[d].nxt = nxt[d] end
     if gon[d] and gon[d] > s.b[d].gon then s.b[d].gon = gon[d] end

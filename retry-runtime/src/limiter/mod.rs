@@ -544,7 +544,9 @@ impl RateLimiter {
             return Reserve::Free;
         }
         let latest = latest(now, max_wait);
-        match state.reserve(now, latest, cost, successes) {
+        let reserved = state.reserve(now, latest, cost, successes);
+        self.settle(&state, now);
+        match reserved {
             Ok((ticket, Check::WaitUntil(at))) => Reserve::Ticket(ticket, at, latest),
             Ok((ticket, Check::Go)) => {
                 self.hand(now, &ticket, cost);
@@ -566,6 +568,7 @@ impl RateLimiter {
         if check == Check::Go {
             state.granted(now, ticket, cost);
             self.hand(now, ticket, cost);
+            self.settle(&state, now);
         }
         check
     }
@@ -618,12 +621,10 @@ impl RateLimiter {
             learned: self.learned.load(Ordering::Relaxed),
             cool_until: state.cool_down_until().and_then(at),
             probing: state.probing(),
-            // A queue on the store's positions is in the store's schedule
-            // already: the store hands out none of them again. One of this
-            // process's own runs until its end.
-            busy_until: (!shared.followed())
-                .then(|| at(state.next_turn(now)))
-                .flatten(),
+            // The store's schedule starts after this process's queue; a
+            // queue on the store's positions also says where it ends there,
+            // which the store takes if it is still that key.
+            busy_until: at(state.next_turn(now)),
             positions: shared.followed().then(|| state.positions()),
         });
         true

@@ -6,7 +6,7 @@
 //! without waiting on Redis, and the connection's probe brings it back —
 //! writing what this process learned meanwhile.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -42,6 +42,8 @@ pub(crate) struct Shared {
     /// Whether this process's state went on from a read of the store: its
     /// queue's positions are then the store's.
     followed: AtomicBool,
+    /// The epoch of the key those positions are of (0: none known).
+    followed_epoch: AtomicU64,
 }
 
 impl std::fmt::Debug for Shared {
@@ -68,6 +70,8 @@ pub(crate) struct Read {
     taken: Instant,
     now: Micros,
     state: State<Micros>,
+    /// When the key was created: the positions' epoch.
+    epoch: Option<u64>,
 }
 
 impl Read {
@@ -195,6 +199,7 @@ impl Shared {
             clear_pending: Mutex::new(None),
             handed: Mutex::new(Handed::new()),
             followed: AtomicBool::new(false),
+            followed_epoch: AtomicU64::new(0),
         })
     }
 
@@ -269,6 +274,7 @@ impl Shared {
             taken: Instant::now(),
             now,
             state: State::from_fields(field),
+            epoch: field("epoch").map(|epoch| epoch as u64),
         };
         let mut cache = self.cache();
         // A reply that left before a newer one came back does not replace it.
@@ -366,15 +372,19 @@ impl Shared {
         Some(self.cache().read.as_ref()?.state.limits())
     }
 
-    /// The fleet's state as last read, and the store's clock now, unless
-    /// this process went on from that read already: once per read.
-    fn to_follow(&self) -> Option<(State<Micros>, Micros)> {
+    /// The fleet's state as last read, the store's clock now, and whether
+    /// this process went on from an earlier read of the same key — unless
+    /// it went on from this read already: once per read.
+    fn to_follow(&self) -> Option<(State<Micros>, Micros, bool)> {
         let mut cache = self.cache();
         if cache.followed {
             return None;
         }
         let read = cache.read.as_ref()?;
-        let followed = (read.state.clone(), read.now());
+        let epoch = read.epoch.unwrap_or(0);
+        let again = self.followed() && self.followed_epoch.load(Ordering::Relaxed) == epoch;
+        let followed = (read.state.clone(), read.now(), again);
+        self.followed_epoch.store(epoch, Ordering::Relaxed);
         cache.followed = true;
         self.followed.store(true, Ordering::Relaxed);
         Some(followed)
@@ -502,6 +512,8 @@ impl Member for Shared {
                     None => args.extend([(); DIMENSIONS].map(|()| String::new())),
                 }
             }
+            let epoch = self.followed_epoch.load(Ordering::Relaxed);
+            args.push(opt((epoch > 0).then_some(epoch)));
             match self.link.run_here(self.call("seed", args)).await {
                 Some(value) => self.take(value).is_some(),
                 None => {
@@ -646,21 +658,19 @@ impl RateLimiter {
     fn follow_store(&self, shared: &Shared) {
         let now = super::now();
         let mut state = self.lock();
-        let Some((store, store_now)) = shared.to_follow() else {
+        let Some((store, store_now, again)) = shared.to_follow() else {
             return;
         };
         let clock = |at: Micros| match at.checked_duration_since(store_now) {
-            Some(ahead) => now.saturating_add(ahead),
-            None => now
-                .checked_sub(store_now.saturating_duration_since(at))
-                .unwrap_or(now),
+            Some(ahead) => Some(now.saturating_add(ahead)),
+            None => now.checked_sub(store_now.saturating_duration_since(at)),
         };
         let paid = state.paid(now);
         // This process's callers hold (about) every place queued: no other
         // process keeps a copy of this queue.
         let waiting = f64::from(self.waiting.load(Ordering::Relaxed));
         let alone = waiting + 1.0 >= store.queued(store_now);
-        state.follow(now, &store, clock, alone);
+        state.follow(now, &store, clock, alone, again);
         // The turns handed out lately, at their places in that queue.
         let handed = shared.handed().clone();
         *self.handed() = handed;
@@ -835,6 +845,9 @@ mod tests {
             /// where its turns handed out end.
             next: Option<[u32; DIMENSIONS]>,
             gone: Option<[u32; DIMENSIONS]>,
+            /// Whether they are positions of this key (its epoch), or of one
+            /// that was gone since.
+            same_key: bool,
         },
         Clear {
             limits: StateLimits,
@@ -908,11 +921,13 @@ mod tests {
                 proptest::option::of(0..10_000u64),
                 proptest::option::weighted(0.2, seed_limits()),
                 proptest::option::of(([0..300u32, 0..200_000u32, 0..100_000u32, 0..100_000u32], [0..300u32, 0..200_000u32, 0..100_000u32, 0..100_000u32])),
+                any::<bool>(),
             )
-                .prop_map(|(limits, learned, cool_ms, probing, busy_ms, clear, positions)| Op::Seed {
+                .prop_map(|(limits, learned, cool_ms, probing, busy_ms, clear, positions, same_key)| Op::Seed {
                     limits, learned, cool_ms, probing, busy_ms, clear,
                     next: positions.map(|(next, _)| next),
                     gone: positions.map(|(_, gone)| gone),
+                    same_key,
                 }),
             1 => seed_limits().prop_map(|limits| Op::Clear { limits }),
             1 => Just(Op::Expire),
@@ -1126,7 +1141,10 @@ mod tests {
                         }
                         None => Vec::new(),
                     },
-                    Op::Seed { limits, learned, cool_ms, probing, busy_ms, clear, next, gone } => {
+                    Op::Seed { limits, learned, cool_ms, probing, busy_ms, clear, next, gone, same_key } => {
+                        let epoch: Option<String> = redis::cmd("HGET").arg(&key).arg("epoch").query(&mut *conn.borrow_mut()).unwrap();
+                        // The script takes the positions only for this key.
+                        let taken = rust_exists && *same_key && epoch.is_some();
                         if let Some(clear) = clear {
                             rust.clear(t, *clear);
                             successes = 0;
@@ -1137,8 +1155,8 @@ mod tests {
                             cool: cool_ms.map(ms),
                             probing: *probing,
                             busy: busy_ms.map(ms),
-                            next: next.map(|n| n.map(f64::from)),
-                            gone: gone.map(|g| g.map(f64::from)),
+                            next: next.filter(|_| taken).map(|n| n.map(f64::from)),
+                            gone: gone.filter(|_| taken).map(|g| g.map(f64::from)),
                         });
                         let bit = |b: bool| if b { "1".to_string() } else { "0".to_string() };
                         let mut args = vec!["seed".to_string()];
@@ -1157,6 +1175,10 @@ mod tests {
                                 None => [(); DIMENSIONS].map(|()| String::new()),
                             });
                         }
+                        args.push(match same_key {
+                            true => epoch.unwrap_or_default(),
+                            false => "1".to_string(),
+                        });
                         args
                     }
                     Op::Clear { limits } => {

@@ -35,6 +35,11 @@ pub(crate) const MARGIN: f64 = 0.95;
 /// long, then one call in each such span tests it, and its success opens the
 /// key for every caller.
 pub(crate) const LONGEST_COOL_DOWN: Duration = Duration::from_secs(60);
+/// The longest cool-down a state that keeps a fleet's schedule as it is (see
+/// `kept_until`) lets pass: a refusal for a turn that landed on another
+/// process's, in a `retry-after` of a second or two. A longer one — an
+/// overload, a closed key — holds it as any.
+const KEPT_THROUGH: Duration = Duration::from_secs(2);
 /// Successes are counted over at least this long to estimate the admitted rate.
 const MEASURE_WINDOW: Duration = Duration::from_secs(1);
 
@@ -125,7 +130,7 @@ pub(crate) struct Seed {
     pub(crate) busy: Option<Duration>,
     /// Where this process's queue ends, when it is on the store's positions
     /// (it went on from the store's state while Redis was away): the store
-    /// hands out none below.
+    /// hands out none below — if it is still the key those positions are of.
     pub(crate) next: Option<Amounts>,
     /// Where the turns it handed out on those positions end: what the
     /// server can have counted, which the store's bucket may pay up to.
@@ -157,9 +162,11 @@ pub(crate) struct Bucket<T> {
     /// what was paid at its send from the anchor.
     decided: Option<T>,
     /// The send time of the newest response that said what was left here,
-    /// whether or not it moved the bucket: a refusal sent no later was
-    /// counted by the server's own word.
+    /// whether or not it moved the bucket, and what it said was left: a
+    /// refusal sent no later, whose cost that did not cover, was counted by
+    /// the server's own word.
     told: Option<T>,
+    told_left: f64,
 }
 
 impl<T: Time> Bucket<T> {
@@ -175,6 +182,7 @@ impl<T: Time> Bucket<T> {
             synced: None,
             decided: None,
             told: None,
+            told_left: 0.0,
         }
     }
 
@@ -289,7 +297,10 @@ impl<T: Time> Bucket<T> {
         handed: Option<f64>,
     ) {
         self.capacity = self.capacity.max(remaining);
-        self.told = Some(self.told.map_or(at, |told| told.max(at)));
+        if self.told.is_none_or(|told| at >= told) {
+            self.told = Some(at);
+            self.told_left = remaining;
+        }
         if self.synced.is_some_and(|synced| synced > at) {
             return;
         }
@@ -363,8 +374,9 @@ pub(crate) struct State<T> {
     /// processes keep their places by their own copies of it. Their copies
     /// cannot see this one climb, cool down or re-anchor, and every turn it
     /// moved would land on one of theirs — at 95% of a limit, on a turn
-    /// already taken. So no climb, no cool-down, no re-anchoring until that
-    /// queue has run; a refused caller still waits out its own hint.
+    /// already taken. So no climb, no decrease, no re-anchoring and no
+    /// cool-down of [`KEPT_THROUGH`] or less until that queue has run; a
+    /// refused caller still waits out its own hint.
     kept_until: Option<T>,
 }
 
@@ -681,7 +693,7 @@ impl<T: Time> State<T> {
     /// A wait longer than [`LONGEST_COOL_DOWN`] closes the key that long and
     /// then lets one probe through per span, until one succeeds.
     pub(crate) fn cool_down(&mut self, now: T, wait: Duration) {
-        if self.kept(now) {
+        if self.kept(now) && wait <= KEPT_THROUGH {
             return;
         }
         if wait > LONGEST_COOL_DOWN && self.probe_since.is_none() {
@@ -748,18 +760,22 @@ impl<T: Time> State<T> {
     /// process's places in it, the rate and its climb, the buckets. Kept from
     /// this state: what the read may not carry yet — a limit, a longer
     /// cool-down, a probe — and the success samples, which count this
-    /// process's successes, not the fleet's. Unless the queue is this
-    /// process's `alone`, the schedule is kept as it is until it has run
-    /// (see `kept_until`).
+    /// process's successes, not the fleet's — and, when this state went on
+    /// from an earlier read of the same key (`again`), the positions it
+    /// handed out since. Unless the queue is this process's `alone`, the
+    /// schedule is kept as it is until it has run (see `kept_until`). An
+    /// instant `clock` cannot map (older than this process's clock reaches)
+    /// is taken as none.
     #[cfg(feature = "redis")]
     pub(crate) fn follow<U: Time>(
         &mut self,
         now: T,
         store: &State<U>,
-        clock: impl Fn(U) -> T,
+        clock: impl Fn(U) -> Option<T>,
         alone: bool,
+        again: bool,
     ) {
-        let time = |t: Option<U>| t.map(&clock);
+        let time = |t: Option<U>| t.and_then(&clock);
         let bucket = |b: &Bucket<U>| Bucket {
             limit: b.limit,
             capacity: b.capacity,
@@ -771,6 +787,7 @@ impl<T: Time> State<T> {
             synced: time(b.synced),
             decided: time(b.decided),
             told: time(b.told),
+            told_left: b.told_left,
         };
         let mine = std::mem::replace(
             self,
@@ -789,11 +806,17 @@ impl<T: Time> State<T> {
                 contact: time(store.contact),
                 grants: store
                     .grants
-                    .map(|(first, last)| (clock(first), clock(last))),
+                    .and_then(|(first, last)| Some((clock(first)?, clock(last)?))),
                 kept_until: None,
             },
         );
         self.samples = mine.samples;
+        if again {
+            for (bucket, before) in self.buckets.iter_mut().zip(&mine.buckets) {
+                bucket.next = bucket.next.max(before.next);
+                bucket.gone = bucket.gone.max(before.gone);
+            }
+        }
         for d in 0..DIMENSIONS {
             if let (None, Some(limit)) = (self.buckets[d].limit, mine.buckets[d].limit) {
                 self.learn(d, now, limit);
@@ -972,7 +995,7 @@ impl<T: Time> State<T> {
                         // The server's newer word is a short wait: no more probing.
                         self.end_probe(now);
                     }
-                    let held = self.holds_everyone(hint, sent);
+                    let held = self.holds_everyone(hint, sent, cost);
                     if !held.is_zero() {
                         self.cool_down(now, held);
                     }
@@ -993,18 +1016,22 @@ impl<T: Time> State<T> {
     /// What of a refused call's `hint` holds every caller. A hint in whole
     /// seconds (`retry-after: 1`) is the server's reset rounded up, by up to
     /// a second. When an answer at least as new as the refused call told a
-    /// bucket whose limit is known what was left, that bucket paces the next
-    /// turn from the server's own count, and only the hint past its rounding
-    /// holds the others; the refused call still waits the whole hint in its
-    /// retry loop. Without such news, the whole hint holds everyone.
-    fn holds_everyone(&self, hint: Duration, sent: Option<T>) -> Duration {
+    /// bucket whose limit is known that less was left than the call costs
+    /// there, that bucket paces the next turn from the server's own count,
+    /// and only the hint past its rounding holds the others; the refused
+    /// call still waits the whole hint in its retry loop. Without such news,
+    /// or past a minute (a probe), the whole hint holds everyone.
+    fn holds_everyone(&self, hint: Duration, sent: Option<T>, cost: &Amounts) -> Duration {
         let whole_seconds = hint.as_micros().is_multiple_of(1_000_000);
         let news = sent.is_some_and(|sent| {
-            self.buckets.iter().any(|bucket| {
-                bucket.limit.is_some() && bucket.told.is_some_and(|told| told >= sent)
+            self.buckets.iter().zip(cost).any(|(bucket, cost)| {
+                bucket.limit.is_some()
+                    && *cost > 0.0
+                    && bucket.told_left < *cost
+                    && bucket.told.is_some_and(|told| told >= sent)
             })
         });
-        match whole_seconds && news {
+        match whole_seconds && news && hint <= LONGEST_COOL_DOWN {
             true => hint.saturating_sub(Duration::from_secs(1)),
             false => hint,
         }
@@ -1158,6 +1185,7 @@ impl State<super::time::Micros> {
                 synced: time(&named("syn")),
                 decided: time(&named("dec")),
                 told: time(&named("tol")),
+                told_left: field(&named("tlf")).unwrap_or(0.0),
             }
         };
         State {
@@ -1210,6 +1238,7 @@ impl State<super::time::Micros> {
                 (format!("{d}syn"), time(bucket.synced)),
                 (format!("{d}dec"), time(bucket.decided)),
                 (format!("{d}tol"), time(bucket.told)),
+                (format!("{d}tlf"), Some(bucket.told_left)),
             ]);
         }
         fields
@@ -1390,17 +1419,16 @@ mod tests {
     fn a_refusal_its_answer_counted_holds_the_others_only_past_the_hints_rounding() {
         let t0 = Instant::now();
         let far = t0 + Duration::from_secs(60);
-        let refused = |news: bool| {
+        // What the refusal's own answer said was left, if anything.
+        let refused = |left: Option<u64>| {
             // 1200 a minute: 19 a second, ~53 ms apart.
             let mut state = State::new([1200, 0, 0, 0]);
             let tickets: Vec<Ticket> = (0..3)
                 .map(|_| state.reserve(t0, far, &ONE_REQUEST, 0).unwrap().0)
                 .collect();
             let answered = t0 + ms(5);
-            if news {
-                // The 429's headers: nothing was left when it reached the
-                // server — one more than the schedule had counted.
-                state.resync(REQUESTS, answered, t0, 0, Some(1.0));
+            if let Some(left) = left {
+                state.resync(REQUESTS, answered, t0, left, Some(1.0));
             }
             state.record(
                 answered,
@@ -1414,10 +1442,13 @@ mod tests {
         // `retry-after: 1` is a reset of tens of ms rounded up: with the
         // server's count in hand, the next caller goes when the bucket has
         // paid its request again, not a second later.
-        let next = refused(true);
+        let next = refused(Some(0));
         assert!(next < t0 + ms(200), "{:?}", next - t0);
-        // Without it, the whole hint holds everyone.
-        assert!(refused(false) >= t0 + Duration::from_secs(1));
+        // Without it, the whole hint holds everyone; and so when the answer
+        // said requests were left: the refusal was for a limit it did not
+        // show (concurrency, a daily quota).
+        assert!(refused(None) >= t0 + Duration::from_secs(1));
+        assert!(refused(Some(5)) >= t0 + Duration::from_secs(1));
     }
 
     #[test]
