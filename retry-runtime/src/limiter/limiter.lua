@@ -666,15 +666,25 @@ elseif op == 'seed' then
   -- where this process's queue ends when it is on the store's positions (it
   -- went on from the store's state while Redis was away), or "", and
   -- ARGV[20..23] where the turns it handed out there end; ARGV[24]: the epoch
-  -- of the key they are positions of, taken only if it is this key's.
+  -- of the key they are positions of, taken (instead of ARGV[10]) only if it
+  -- is this key's.
   if ARGV[11] == '1' then clear(s, now, four(12, 0)) end
   seed(s, now, four(3, nil), ARGV[7] == '1', opt(8), ARGV[9] == '1')
-  push_back(s, now, opt(10))
-  local nxt, gon = four(16, nil), four(20, nil)
-  if not existed or s.epoch ~= opt(24) then nxt, gon = {}, {} end
-  for d = 1, 4 do
-    if nxt[d] and nxt[d] > s.b[d].nxt then s.b[d].nxt = nxt[d] end
-    if gon[d] and gon[d] > s.b[d].gon then s.b[d].gon = gon[d] end
+  local same = ARGV[16] ~= nil and ARGV[16] ~= '' and existed and s.epoch == opt(24)
+  if same then
+    -- Its queue is in this schedule: what it handed out was paid.
+    local nxt, gon = four(16, 0), four(20, 0)
+    for d = 1, 4 do
+      local b = s.b[d]
+      if nxt[d] > b.nxt then b.nxt = nxt[d] end
+      if gon[d] > b.gon then b.gon = gon[d] end
+      local rate = pace(s, d)
+      if rate and reach(b, now, rate) < b.gon then
+        b.pos, b.lvl, b.org, b.dec = b.gon, 0, now, now
+      end
+    end
+  else
+    push_back(s, now, opt(10))
   end
   save(s, now)
   return reply(s, 'ok', nil, now, now)

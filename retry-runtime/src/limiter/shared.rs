@@ -1144,7 +1144,7 @@ mod tests {
                     Op::Seed { limits, learned, cool_ms, probing, busy_ms, clear, next, gone, same_key } => {
                         let epoch: Option<String> = redis::cmd("HGET").arg(&key).arg("epoch").query(&mut *conn.borrow_mut()).unwrap();
                         // The script takes the positions only for this key.
-                        let taken = rust_exists && *same_key && epoch.is_some();
+                        let taken = rust_exists && *same_key && epoch.is_some() && next.is_some();
                         if let Some(clear) = clear {
                             rust.clear(t, *clear);
                             successes = 0;

@@ -130,7 +130,8 @@ pub(crate) struct Seed {
     pub(crate) busy: Option<Duration>,
     /// Where this process's queue ends, when it is on the store's positions
     /// (it went on from the store's state while Redis was away): the store
-    /// hands out none below — if it is still the key those positions are of.
+    /// hands out none below — if it is still the key those positions are of,
+    /// and then takes it instead of `busy`.
     pub(crate) next: Option<Amounts>,
     /// Where the turns it handed out on those positions end: what the
     /// server can have counted, which the store's bucket may pay up to.
@@ -740,17 +741,28 @@ impl<T: Time> State<T> {
         if let Some(cool) = seed.cool.filter(|c| !c.is_zero()) {
             self.cool_down(now, cool);
         }
-        if let Some(busy) = seed.busy {
-            self.push_back(now, busy);
-        }
-        if let Some(next) = seed.next {
-            for (bucket, next) in self.buckets.iter_mut().zip(next) {
-                bucket.next = bucket.next.max(next);
+        match (seed.next, seed.gone) {
+            (Some(next), Some(gone)) => {
+                // Its queue is in this schedule: what it handed out was paid.
+                for d in 0..DIMENSIONS {
+                    let pace = self.pace(d);
+                    let bucket = &mut self.buckets[d];
+                    bucket.next = bucket.next.max(next[d]);
+                    bucket.gone = bucket.gone.max(gone[d]);
+                    if let Some(rate) = pace
+                        && bucket.reach(now, rate) < bucket.gone
+                    {
+                        bucket.pos = bucket.gone;
+                        bucket.level = 0.0;
+                        bucket.origin = Some(now);
+                        bucket.decided = Some(now);
+                    }
+                }
             }
-        }
-        if let Some(gone) = seed.gone {
-            for (bucket, gone) in self.buckets.iter_mut().zip(gone) {
-                bucket.gone = bucket.gone.max(gone);
+            _ => {
+                if let Some(busy) = seed.busy {
+                    self.push_back(now, busy);
+                }
             }
         }
     }
