@@ -536,7 +536,6 @@ impl<T: Time> State<T> {
 
     /// The positions the next call takes, and where the calls handed their
     /// turn end.
-    #[cfg(feature = "redis")]
     pub(crate) fn positions(&self) -> (Amounts, Amounts) {
         (
             [0, 1, 2, 3].map(|d| self.buckets[d].next),
@@ -559,7 +558,7 @@ impl<T: Time> State<T> {
         if self.is_idle(now) {
             return now;
         }
-        let ticket = [0, 1, 2, 3].map(|d| self.buckets[d].next);
+        let (ticket, _) = self.positions();
         self.turn_at(&ticket, &ONE_REQUEST, now).max(now)
     }
 
@@ -886,8 +885,7 @@ impl<T: Time> State<T> {
     pub(crate) fn clear(&mut self, now: T, limits: Limits) {
         self.rebase(REQUESTS, now);
         let first = self.buckets[REQUESTS].pos.floor();
-        let next: Amounts = [0, 1, 2, 3].map(|d| self.buckets[d].next);
-        let gone: Amounts = [0, 1, 2, 3].map(|d| self.buckets[d].gone);
+        let (next, gone) = self.positions();
         *self = State::new(limits);
         for ((bucket, next), gone) in self.buckets.iter_mut().zip(next).zip(gone) {
             bucket.next = next;
