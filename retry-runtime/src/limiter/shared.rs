@@ -102,8 +102,7 @@ impl SeedAt {
             cool: left(self.cool_until),
             probing: self.probing,
             busy: left(self.busy_until),
-            next: self.positions.map(|(next, _)| next),
-            gone: self.positions.map(|(_, gone)| gone),
+            positions: self.positions,
         }
     }
 }
@@ -179,6 +178,11 @@ fn flag(value: bool) -> String {
 /// Numbers as the script reads them back exactly.
 fn num(value: f64) -> String {
     format!("{value:?}")
+}
+
+/// `n` arguments the script reads as absent.
+fn absent(n: usize) -> impl Iterator<Item = String> {
+    std::iter::repeat_n(String::new(), n)
 }
 
 fn nums(values: impl IntoIterator<Item = f64>) -> impl Iterator<Item = String> {
@@ -453,9 +457,7 @@ impl Shared {
                 }
                 match handed {
                     Some(handed) => args.extend(nums(handed)),
-                    None => {
-                        args.extend([String::new(), String::new(), String::new(), String::new()])
-                    }
+                    None => args.extend(absent(DIMENSIONS)),
                 }
                 ("observe", args)
             }
@@ -506,11 +508,9 @@ impl Member for Shared {
                     .per_dimension()
                     .map(|l| l.to_string()),
             );
-            for positions in [seed.next, seed.gone] {
-                match positions {
-                    Some(positions) => args.extend(nums(positions)),
-                    None => args.extend([(); DIMENSIONS].map(|()| String::new())),
-                }
+            match seed.positions {
+                Some((next, gone)) => args.extend(nums(next).chain(nums(gone))),
+                None => args.extend(absent(2 * DIMENSIONS)),
             }
             let epoch = self.followed_epoch.load(Ordering::Relaxed);
             args.push(opt((epoch > 0).then_some(epoch)));
@@ -843,8 +843,7 @@ mod tests {
             clear: Option<StateLimits>,
             /// Where the process's queue ends on the store's positions, and
             /// where its turns handed out end.
-            next: Option<[u32; DIMENSIONS]>,
-            gone: Option<[u32; DIMENSIONS]>,
+            positions: Option<([u32; DIMENSIONS], [u32; DIMENSIONS])>,
             /// Whether they are positions of this key (its epoch), or of one
             /// that was gone since.
             same_key: bool,
@@ -925,8 +924,7 @@ mod tests {
             )
                 .prop_map(|(limits, learned, cool_ms, probing, busy_ms, clear, positions, same_key)| Op::Seed {
                     limits, learned, cool_ms, probing, busy_ms, clear,
-                    next: positions.map(|(next, _)| next),
-                    gone: positions.map(|(_, gone)| gone),
+                    positions,
                     same_key,
                 }),
             1 => seed_limits().prop_map(|limits| Op::Clear { limits }),
@@ -1141,10 +1139,10 @@ mod tests {
                         }
                         None => Vec::new(),
                     },
-                    Op::Seed { limits, learned, cool_ms, probing, busy_ms, clear, next, gone, same_key } => {
+                    Op::Seed { limits, learned, cool_ms, probing, busy_ms, clear, positions, same_key } => {
                         let epoch: Option<String> = redis::cmd("HGET").arg(&key).arg("epoch").query(&mut *conn.borrow_mut()).unwrap();
                         // The script takes the positions only for this key.
-                        let taken = rust_exists && *same_key && epoch.is_some() && next.is_some();
+                        let taken = rust_exists && *same_key && epoch.is_some() && positions.is_some();
                         if let Some(clear) = clear {
                             rust.clear(t, *clear);
                             successes = 0;
@@ -1155,8 +1153,9 @@ mod tests {
                             cool: cool_ms.map(ms),
                             probing: *probing,
                             busy: busy_ms.map(ms),
-                            next: next.filter(|_| taken).map(|n| n.map(f64::from)),
-                            gone: gone.filter(|_| taken).map(|g| g.map(f64::from)),
+                            positions: positions
+                                .filter(|_| taken)
+                                .map(|(next, gone)| (next.map(f64::from), gone.map(f64::from))),
                         });
                         let bit = |b: bool| if b { "1".to_string() } else { "0".to_string() };
                         let mut args = vec!["seed".to_string()];
@@ -1169,11 +1168,9 @@ mod tests {
                             bit(clear.is_some()),
                         ]);
                         args.extend(clear.unwrap_or_default().map(|l| l.to_string()));
-                        for positions in [next, gone] {
-                            args.extend(match positions {
-                                Some(positions) => positions.map(|n| n.to_string()),
-                                None => [(); DIMENSIONS].map(|()| String::new()),
-                            });
+                        match positions {
+                            Some((next, gone)) => args.extend(next.iter().chain(gone).map(|n| n.to_string())),
+                            None => args.extend(absent(2 * DIMENSIONS)),
                         }
                         args.push(match same_key {
                             true => epoch.unwrap_or_default(),

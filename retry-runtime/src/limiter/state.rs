@@ -128,14 +128,12 @@ pub(crate) struct Seed {
     /// How long this process's own queue still runs: the store's schedule
     /// starts after it.
     pub(crate) busy: Option<Duration>,
-    /// Where this process's queue ends, when it is on the store's positions
-    /// (it went on from the store's state while Redis was away): the store
-    /// hands out none below — if it is still the key those positions are of,
-    /// and then takes it instead of `busy`.
-    pub(crate) next: Option<Amounts>,
-    /// Where the turns it handed out on those positions end: what the
-    /// server can have counted, which the store's bucket may pay up to.
-    pub(crate) gone: Option<Amounts>,
+    /// Where this process's queue ends, and where the turns it handed out
+    /// end, when it is on the store's positions (it went on from the store's
+    /// state while Redis was away): the store hands out none below the first
+    /// and pays up to the second — if it is still the key those positions
+    /// are of, and then takes them instead of `busy`.
+    pub(crate) positions: Option<(Amounts, Amounts)>,
 }
 
 /// One dimension's bucket. See the module's docs.
@@ -740,8 +738,8 @@ impl<T: Time> State<T> {
         if let Some(cool) = seed.cool.filter(|c| !c.is_zero()) {
             self.cool_down(now, cool);
         }
-        match (seed.next, seed.gone) {
-            (Some(next), Some(gone)) => {
+        match seed.positions {
+            Some((next, gone)) => {
                 // Its queue is in this schedule: what it handed out was paid.
                 for d in 0..DIMENSIONS {
                     let pace = self.pace(d);
@@ -758,7 +756,7 @@ impl<T: Time> State<T> {
                     }
                 }
             }
-            _ => {
+            None => {
                 if let Some(busy) = seed.busy {
                     self.push_back(now, busy);
                 }
