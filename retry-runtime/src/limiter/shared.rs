@@ -6,7 +6,7 @@
 //! without waiting on Redis, and the connection's probe brings it back —
 //! writing what this process learned meanwhile.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -18,6 +18,10 @@ use super::time::{Micros, Time};
 use super::{Cost, Limits, RateLimiter, Sent, Turn};
 use crate::Throttled;
 use crate::redis_hub::{self, Call, Link, Member, Place, Task};
+
+/// The epoch of a key that carried none (written by an older script); no
+/// key's is as low, being the microsecond it was created.
+const NO_EPOCH: u64 = 1;
 
 /// How long a read of the schedule serves every waiter of this process.
 const READ_FRESH: Duration = Duration::from_millis(50);
@@ -39,11 +43,10 @@ pub(crate) struct Shared {
     clear_pending: Mutex<Option<Limits>>,
     /// The turns in the store's schedule this process handed out lately.
     handed: Mutex<Handed>,
-    /// Whether this process's state went on from a read of the store: its
-    /// queue's positions are then the store's.
-    followed: AtomicBool,
-    /// The epoch of the key those positions are of (0: none known).
-    followed_epoch: AtomicU64,
+    /// The epoch of the key whose positions this process's queue is on,
+    /// since its state went on from a read of it: 0 never, [`NO_EPOCH`] a
+    /// key that carried none.
+    followed: AtomicU64,
 }
 
 impl std::fmt::Debug for Shared {
@@ -202,8 +205,7 @@ impl Shared {
             seed: Mutex::default(),
             clear_pending: Mutex::new(None),
             handed: Mutex::new(Handed::new()),
-            followed: AtomicBool::new(false),
-            followed_epoch: AtomicU64::new(0),
+            followed: AtomicU64::new(0),
         })
     }
 
@@ -221,7 +223,7 @@ impl Shared {
 
     /// Whether this process's queue is on the store's positions.
     pub(crate) fn followed(&self) -> bool {
-        self.followed.load(Ordering::Relaxed)
+        self.followed.load(Ordering::Relaxed) != 0
     }
 
     pub(crate) fn is_healthy(&self) -> bool {
@@ -385,13 +387,11 @@ impl Shared {
             return None;
         }
         let read = cache.read.as_ref()?;
-        let epoch = read.epoch.unwrap_or(0);
-        let again = self.followed() && self.followed_epoch.load(Ordering::Relaxed) == epoch;
-        let followed = (read.state.clone(), read.now(), again);
-        self.followed_epoch.store(epoch, Ordering::Relaxed);
+        let (state, now) = (read.state.clone(), read.now());
+        let epoch = read.epoch.unwrap_or(NO_EPOCH);
+        let again = self.followed.swap(epoch, Ordering::Relaxed) == epoch;
         cache.followed = true;
-        self.followed.store(true, Ordering::Relaxed);
-        Some(followed)
+        Some((state, now, again))
     }
 
     /// `at` (this process's clock, `now` being now) on the store's clock, as
@@ -512,8 +512,8 @@ impl Member for Shared {
                 Some((next, gone)) => args.extend(nums(next).chain(nums(gone))),
                 None => args.extend(absent(2 * DIMENSIONS)),
             }
-            let epoch = self.followed_epoch.load(Ordering::Relaxed);
-            args.push(opt((epoch > 0).then_some(epoch)));
+            let epoch = self.followed.load(Ordering::Relaxed);
+            args.push(opt((epoch > NO_EPOCH).then_some(epoch)));
             match self.link.run_here(self.call("seed", args)).await {
                 Some(value) => self.take(value).is_some(),
                 None => {
