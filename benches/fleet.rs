@@ -13,6 +13,7 @@
 
 #[path = "../retry-runtime/tests/support/redis_server.rs"]
 mod redis_server;
+mod support;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -420,10 +421,7 @@ fn evalsha_calls(redis: &RedisServer) -> u64 {
 /// (`storm`, `kill`, `stall`, `hint`, `tokens`, `cold`, `turn`); no name runs
 /// them all.
 fn wanted(section: &str) -> bool {
-    let named: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    let named = support::named_args();
     named.is_empty() || named.iter().any(|n| n == section)
 }
 

@@ -157,10 +157,7 @@ fn main() {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .configure_from_args();
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    let filter = support::named_args();
     // A criterion filter names a group or one of its benches.
     let wanted = |name: &str| {
         filter.is_empty()

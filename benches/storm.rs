@@ -27,6 +27,7 @@ use backon::Retryable;
 use retry_testkit::{Config, RateLimit, TestServer, TokenLimit};
 
 mod hintless;
+mod support;
 use hintless::{Hintless, is_transient as transient};
 
 /// Plain exponential backoff, no jitter, no hints.
@@ -380,9 +381,8 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     // `cargo bench -p ai-retry-benches --bench storm -- e i` runs (e) and (i) only.
-    let wanted: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|arg| !arg.starts_with('-'))
+    let wanted: Vec<String> = support::named_args()
+        .iter()
         .map(|arg| format!("({arg})"))
         .collect();
     for scenario in &scenarios {

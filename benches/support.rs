@@ -4,6 +4,15 @@
 
 use std::path::PathBuf;
 
+/// The names given after `--` (`cargo bench --bench fleet -- stall hint`):
+/// the arguments that are not flags. Each bench says what a name picks.
+pub fn named_args() -> Vec<String> {
+    std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with('-'))
+        .collect()
+}
+
 /// criterion's mean estimate for `group/function`, in nanoseconds.
 pub fn mean_ns(group: &str, function: &str) -> Option<f64> {
     let path = criterion_dir()
